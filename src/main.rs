@@ -5,6 +5,7 @@
 //! logic lives here.
 
 mod generate;
+mod serve;
 
 use std::process::ExitCode;
 
@@ -27,6 +28,8 @@ struct Cli {
 enum Command {
     /// Write deterministic synthetic patients (FHIR R4 NDJSON and/or transaction bundles).
     Generate(generate::GenerateArgs),
+    /// Run the simulated EHR: a FHIR R4 server over synthetic patients.
+    Serve(serve::ServeArgs),
 }
 
 /// Exit code when the command could not run (bad usage is also 2, from clap).
@@ -36,6 +39,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Generate(args) => generate::run(args),
+        Command::Serve(args) => serve::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,0 +1,379 @@
+//! read, vread, create, update and delete, with versioning headers (ETag, Last-Modified,
+//! Location) and conditional requests (If-None-Match → 304, If-Match → 412).
+
+use serde_json::{Value, json};
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+use super::{Ctx, types};
+use crate::clock::fhir_instant;
+use crate::outcome::{FhirError, IssueType};
+use crate::request::SimResponse;
+use crate::store::{Lookup, Store, Version};
+
+/// `W/"<version>"`, the weak ETag FHIR uses for versions.
+pub(crate) fn etag(version_id: u64) -> String {
+    format!("W/\"{version_id}\"")
+}
+
+/// An HTTP-date (`Sun, 06 Nov 1994 08:49:37 GMT`) from a FHIR instant.
+pub(crate) fn http_date(instant: &str) -> Option<String> {
+    let t = OffsetDateTime::parse(instant, &Rfc3339)
+        .ok()?
+        .to_offset(time::UtcOffset::UTC);
+    let format = time::macros::format_description!(
+        "[weekday repr:short], [day] [month repr:short] [year] [hour]:[minute]:[second] GMT"
+    );
+    t.format(&format).ok()
+}
+
+/// The version number an ETag or `If-Match` value names (`W/"3"`, `"3"` or `3`).
+fn version_of_etag(value: &str) -> Option<u64> {
+    value
+        .trim()
+        .trim_start_matches("W/")
+        .trim_matches('"')
+        .parse()
+        .ok()
+}
+
+/// A response carrying one version of a resource, with its version headers.
+fn version_response(ctx: &Ctx<'_>, status: u16, version: &Version) -> SimResponse {
+    let body = version.resource.as_deref().cloned().unwrap_or(Value::Null);
+    let mut response = ctx
+        .respond(status, &body)
+        .with_header("etag", etag(version.version_id));
+    if let Some(date) = http_date(&version.last_updated) {
+        response = response.with_header("last-modified", date);
+    }
+    response
+}
+
+fn gone(resource_type: &str, id: &str, version: &Version) -> FhirError {
+    FhirError::new(
+        410,
+        IssueType::Deleted,
+        format!(
+            "{resource_type}/{id} was deleted (version {})",
+            version.version_id
+        ),
+    )
+}
+
+fn missing(resource_type: &str, id: &str) -> FhirError {
+    FhirError::not_found(format!("{resource_type}/{id} is not known"))
+}
+
+/// `GET [type]/[id]`.
+pub(crate) fn read(ctx: &Ctx<'_>, resource_type: &str, id: &str) -> Result<SimResponse, FhirError> {
+    let lookup = ctx.env.read().current(resource_type, id);
+    match lookup {
+        Lookup::Found(version) => {
+            let unchanged = ctx
+                .req
+                .header("if-none-match")
+                .and_then(version_of_etag)
+                .is_some_and(|v| v == version.version_id);
+            if unchanged {
+                return Ok(SimResponse::empty(304).with_header("etag", etag(version.version_id)));
+            }
+            Ok(version_response(ctx, 200, &version))
+        }
+        Lookup::Deleted(version) => Err(gone(resource_type, id, &version)),
+        Lookup::Missing => Err(missing(resource_type, id)),
+    }
+}
+
+/// `GET [type]/[id]/_history/[vid]`.
+pub(crate) fn vread(
+    ctx: &Ctx<'_>,
+    resource_type: &str,
+    id: &str,
+    version_id: &str,
+) -> Result<SimResponse, FhirError> {
+    let Ok(vid) = version_id.parse::<u64>() else {
+        return Err(FhirError::bad_request(format!(
+            "invalid version id {version_id:?}: versions are whole numbers"
+        )));
+    };
+    let lookup = ctx.env.read().version(resource_type, id, vid);
+    match lookup {
+        Lookup::Found(version) => Ok(version_response(ctx, 200, &version)),
+        Lookup::Deleted(version) => Err(gone(resource_type, id, &version)),
+        Lookup::Missing => Err(FhirError::not_found(format!(
+            "{resource_type}/{id} has no version {vid}"
+        ))),
+    }
+}
+
+/// The response to a create or update, shaped by `Prefer: return=…`.
+pub(crate) fn written_response(
+    ctx: &Ctx<'_>,
+    status: u16,
+    resource_type: &str,
+    id: &str,
+    version: &Version,
+) -> SimResponse {
+    let location = format!(
+        "{}/{resource_type}/{id}/_history/{}",
+        ctx.base_url(),
+        version.version_id
+    );
+    let response = if ctx.req.prefers("return=minimal") {
+        let mut r = SimResponse::empty(status).with_header("etag", etag(version.version_id));
+        if let Some(date) = http_date(&version.last_updated) {
+            r = r.with_header("last-modified", date);
+        }
+        r
+    } else if ctx.req.prefers("return=OperationOutcome") {
+        let outcome = crate::outcome::operation_outcome(
+            "information",
+            IssueType::Informational,
+            &format!(
+                "{resource_type}/{id} stored as version {}",
+                version.version_id
+            ),
+            None,
+        );
+        ctx.respond(status, &outcome)
+            .with_header("etag", etag(version.version_id))
+    } else {
+        version_response(ctx, status, version)
+    };
+    response.with_header("location", location)
+}
+
+/// A write, as parsed from a request or a Bundle entry.
+#[derive(Debug, Clone)]
+pub(crate) enum WriteOp {
+    /// Create with a server-assigned id (or the given one, in a transaction with urn:uuid ids).
+    Create {
+        /// The resource type.
+        resource_type: String,
+        /// The resource (its id is replaced).
+        resource: Value,
+        /// The id to assign.
+        id: String,
+    },
+    /// Update (or create) at a client-chosen id.
+    Update {
+        /// The resource type.
+        resource_type: String,
+        /// The id from the URL.
+        id: String,
+        /// The resource.
+        resource: Value,
+        /// The `If-Match` value, if any.
+        if_match: Option<String>,
+    },
+    /// Delete.
+    Delete {
+        /// The resource type.
+        resource_type: String,
+        /// The id.
+        id: String,
+    },
+}
+
+/// What a write did.
+#[derive(Debug, Clone)]
+pub(crate) struct Written {
+    /// The HTTP status of the write (201, 200 or 204).
+    pub(crate) status: u16,
+    /// The resource type.
+    pub(crate) resource_type: String,
+    /// The id.
+    pub(crate) id: String,
+    /// The version written (none when deleting something already deleted).
+    pub(crate) version: Option<Version>,
+}
+
+/// Applies one write to a locked store, checking the resource and preconditions first.
+pub(crate) fn apply(store: &mut Store, op: WriteOp, now: &str) -> Result<Written, FhirError> {
+    match op {
+        WriteOp::Create {
+            resource_type,
+            mut resource,
+            id,
+        } => {
+            types::check_resource(&resource, &resource_type)?;
+            if let Value::Object(map) = &mut resource {
+                // The server assigns ids on create (FHIR R4 3.1.0.8: any id in the body is ignored).
+                map.insert("id".into(), json!(id));
+            }
+            let version = store.put(resource, now);
+            Ok(Written {
+                status: 201,
+                resource_type,
+                id,
+                version: Some(version),
+            })
+        }
+        WriteOp::Update {
+            resource_type,
+            id,
+            resource,
+            if_match,
+        } => {
+            types::check_resource(&resource, &resource_type)?;
+            check_body_id(&resource, &id)?;
+            let current = match store.current(&resource_type, &id) {
+                Lookup::Found(v) => Some(v.version_id),
+                Lookup::Deleted(_) | Lookup::Missing => None,
+            };
+            if let Some(expected) = if_match {
+                check_if_match(&expected, current, &resource_type, &id)?;
+            }
+            let version = store.put(resource, now);
+            let status = if current.is_some() { 200 } else { 201 };
+            Ok(Written {
+                status,
+                resource_type,
+                id,
+                version: Some(version),
+            })
+        }
+        WriteOp::Delete { resource_type, id } => match store.current(&resource_type, &id) {
+            Lookup::Missing => Err(missing(&resource_type, &id)),
+            Lookup::Deleted(_) => Ok(Written {
+                status: 204,
+                resource_type,
+                id,
+                version: None,
+            }),
+            Lookup::Found(_) => {
+                let version = store.delete(&resource_type, &id, now);
+                Ok(Written {
+                    status: 204,
+                    resource_type,
+                    id,
+                    version,
+                })
+            }
+        },
+    }
+}
+
+fn check_body_id(resource: &Value, id: &str) -> Result<(), FhirError> {
+    match resource.get("id").and_then(Value::as_str) {
+        Some(body_id) if body_id == id => Ok(()),
+        Some(body_id) => Err(FhirError::bad_request(format!(
+            "the body's id {body_id:?} does not match the URL's id {id:?}"
+        ))
+        .at("id")),
+        None => Err(FhirError::bad_request(
+            "the resource has no id: an update must carry the id of its URL",
+        )
+        .at("id")),
+    }
+}
+
+fn check_if_match(
+    expected: &str,
+    current: Option<u64>,
+    resource_type: &str,
+    id: &str,
+) -> Result<(), FhirError> {
+    let wanted = version_of_etag(expected).ok_or_else(|| {
+        FhirError::bad_request(format!(
+            "If-Match {expected:?} is not a version ETag such as W/\"3\""
+        ))
+    })?;
+    if current == Some(wanted) {
+        return Ok(());
+    }
+    let found = current.map_or("no current version".to_string(), |v| format!("version {v}"));
+    Err(FhirError::new(
+        412,
+        IssueType::Conflict,
+        format!(
+            "If-Match asked for version {wanted} of {resource_type}/{id}, but the server has {found}"
+        ),
+    ))
+}
+
+/// A new server-assigned resource id.
+pub(crate) fn new_id() -> String {
+    uuid::Uuid::new_v4().to_string()
+}
+
+/// Runs one write against the environment and builds its HTTP response.
+fn write(ctx: &Ctx<'_>, op: WriteOp) -> Result<SimResponse, FhirError> {
+    let now = fhir_instant(ctx.sim.clock().now());
+    let written = apply(&mut ctx.env.write(), op, &now)?;
+    Ok(match &written.version {
+        Some(version) if written.status != 204 => written_response(
+            ctx,
+            written.status,
+            &written.resource_type,
+            &written.id,
+            version,
+        ),
+        Some(version) => SimResponse::empty(204).with_header("etag", etag(version.version_id)),
+        None => SimResponse::empty(204),
+    })
+}
+
+/// `POST [type]`: stores the resource under a new server-assigned id.
+pub(crate) fn create(ctx: &Ctx<'_>, resource_type: &str) -> Result<SimResponse, FhirError> {
+    let resource = ctx.req.json_body()?;
+    let op = WriteOp::Create {
+        resource_type: resource_type.to_string(),
+        resource,
+        id: new_id(),
+    };
+    write(ctx, op)
+}
+
+/// `PUT [type]/[id]`: a new version, or the first one (update as create).
+pub(crate) fn update(
+    ctx: &Ctx<'_>,
+    resource_type: &str,
+    id: &str,
+) -> Result<SimResponse, FhirError> {
+    let resource = ctx.req.json_body()?;
+    let op = WriteOp::Update {
+        resource_type: resource_type.to_string(),
+        id: id.to_string(),
+        resource,
+        if_match: ctx.req.header("if-match").map(str::to_string),
+    };
+    write(ctx, op)
+}
+
+/// `DELETE [type]/[id]`.
+pub(crate) fn delete(
+    ctx: &Ctx<'_>,
+    resource_type: &str,
+    id: &str,
+) -> Result<SimResponse, FhirError> {
+    write(
+        ctx,
+        WriteOp::Delete {
+            resource_type: resource_type.to_string(),
+            id: id.to_string(),
+        },
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn etags_round_trip() {
+        assert_eq!(version_of_etag(&etag(7)), Some(7));
+        assert_eq!(version_of_etag("\"7\""), Some(7));
+        assert_eq!(version_of_etag("7"), Some(7));
+        assert_eq!(version_of_etag("W/\"x\""), None);
+    }
+
+    #[test]
+    fn http_dates() {
+        assert_eq!(
+            http_date("1994-11-06T08:49:37Z").as_deref(),
+            Some("Sun, 06 Nov 1994 08:49:37 GMT")
+        );
+        assert_eq!(http_date("not a date"), None);
+    }
+}

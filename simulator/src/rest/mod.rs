@@ -1,0 +1,338 @@
+//! The FHIR R4 REST API of one environment: routing a request to its interaction, then the
+//! interaction itself. Every failure becomes an OperationOutcome with the right status.
+//!
+//! The request path is a straight line — route, (authorize: next issue), store, respond — so
+//! authorization will have exactly one place to go: between [`route`] and the handlers.
+
+mod bundle;
+mod capability;
+mod crud;
+mod format;
+mod history;
+mod paging;
+mod search;
+pub mod types;
+
+pub use bundle::load_bundle;
+
+use http::Method;
+use serde_json::Value;
+
+use crate::Simulator;
+use crate::environment::Environment;
+use crate::outcome::FhirError;
+use crate::request::{SimRequest, SimResponse};
+
+pub use capability::capability_statement;
+
+/// A FHIR interaction, as routed from method and path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Interaction {
+    /// `GET [base]/metadata`.
+    Capabilities,
+    /// `POST [base]` with a batch or transaction Bundle.
+    BatchOrTransaction,
+    /// `GET [base]/_history`.
+    SystemHistory,
+    /// `GET [base]/[type]` or `POST [base]/[type]/_search`.
+    Search {
+        /// The resource type.
+        resource_type: String,
+        /// Parameters came in a form body.
+        via_post: bool,
+    },
+    /// `GET [base]/Patient/[id]/[type]`: a search within one patient's compartment.
+    CompartmentSearch {
+        /// The patient id.
+        patient_id: String,
+        /// The resource type searched.
+        resource_type: String,
+    },
+    /// `POST [base]/[type]`.
+    Create {
+        /// The resource type.
+        resource_type: String,
+    },
+    /// `GET [base]/[type]/_history`.
+    TypeHistory {
+        /// The resource type.
+        resource_type: String,
+    },
+    /// `GET [base]/[type]/[id]`.
+    Read {
+        /// The resource type.
+        resource_type: String,
+        /// The id.
+        id: String,
+    },
+    /// `PUT [base]/[type]/[id]`.
+    Update {
+        /// The resource type.
+        resource_type: String,
+        /// The id.
+        id: String,
+    },
+    /// `DELETE [base]/[type]/[id]`.
+    Delete {
+        /// The resource type.
+        resource_type: String,
+        /// The id.
+        id: String,
+    },
+    /// `GET [base]/[type]/[id]/_history`.
+    InstanceHistory {
+        /// The resource type.
+        resource_type: String,
+        /// The id.
+        id: String,
+    },
+    /// `GET [base]/[type]/[id]/_history/[vid]`.
+    Vread {
+        /// The resource type.
+        resource_type: String,
+        /// The id.
+        id: String,
+        /// The version.
+        version_id: String,
+    },
+    /// `GET [base]/Patient/[id]/$everything`.
+    Everything {
+        /// The patient id.
+        patient_id: String,
+    },
+}
+
+/// Maps method and path segments (after the base) to an interaction.
+pub fn route(method: &Method, segments: &[&str]) -> Result<Interaction, FhirError> {
+    use Interaction as I;
+    let not_allowed = || {
+        FhirError::new(
+            405,
+            crate::outcome::IssueType::NotSupported,
+            format!("{method} is not supported on /{}", segments.join("/")),
+        )
+    };
+    let interaction = match (method.as_str(), segments) {
+        ("GET", ["metadata"]) => I::Capabilities,
+        ("POST", []) => I::BatchOrTransaction,
+        ("GET", ["_history"]) => I::SystemHistory,
+        (_, [t, ..]) if !t.starts_with('_') && !t.starts_with('$') && *t != "metadata" => {
+            route_typed(method, segments).ok_or_else(not_allowed)??
+        }
+        _ => return Err(not_allowed()),
+    };
+    Ok(interaction)
+}
+
+/// Routes paths that start with a resource type.
+fn route_typed(method: &Method, segments: &[&str]) -> Option<Result<Interaction, FhirError>> {
+    use Interaction as I;
+    let t = segments.first()?.to_string();
+    if let Err(e) = types::check_type(&t) {
+        return Some(Err(e));
+    }
+    let checked_id = |id: &str| {
+        if types::is_valid_id(id) {
+            Ok(id.to_string())
+        } else {
+            Err(FhirError::bad_request(format!(
+                "invalid resource id {id:?}: use 1 to 64 letters, digits, '-' or '.'"
+            )))
+        }
+    };
+    let interaction = match (method.as_str(), &segments[1..]) {
+        ("GET", []) => Ok(I::Search {
+            resource_type: t,
+            via_post: false,
+        }),
+        ("POST", []) => Ok(I::Create { resource_type: t }),
+        ("POST", ["_search"]) => Ok(I::Search {
+            resource_type: t,
+            via_post: true,
+        }),
+        ("GET", ["_history"]) => Ok(I::TypeHistory { resource_type: t }),
+        ("GET", ["$everything"]) => return None,
+        ("GET", [id, "$everything"]) if t == "Patient" => {
+            checked_id(id).map(|patient_id| I::Everything { patient_id })
+        }
+        ("GET", [id]) => checked_id(id).map(|id| I::Read {
+            resource_type: t,
+            id,
+        }),
+        ("PUT", [id]) => checked_id(id).map(|id| I::Update {
+            resource_type: t,
+            id,
+        }),
+        ("DELETE", [id]) => checked_id(id).map(|id| I::Delete {
+            resource_type: t,
+            id,
+        }),
+        ("GET", [id, "_history"]) => checked_id(id).map(|id| I::InstanceHistory {
+            resource_type: t,
+            id,
+        }),
+        ("GET", [id, "_history", vid]) => checked_id(id).map(|id| I::Vread {
+            resource_type: t,
+            id,
+            version_id: (*vid).to_string(),
+        }),
+        ("GET", [id, compartment_type]) if t == "Patient" => {
+            if let Err(e) = types::check_type(compartment_type) {
+                return Some(Err(e));
+            }
+            checked_id(id).map(|patient_id| I::CompartmentSearch {
+                patient_id,
+                resource_type: (*compartment_type).to_string(),
+            })
+        }
+        _ => return None,
+    };
+    Some(interaction)
+}
+
+/// What every handler needs: the simulator, the environment and the request.
+pub(crate) struct Ctx<'a> {
+    pub(crate) sim: &'a Simulator,
+    pub(crate) env: &'a Environment,
+    pub(crate) req: &'a SimRequest,
+    pub(crate) pretty: bool,
+}
+
+impl Ctx<'_> {
+    /// The absolute FHIR base URL of this environment.
+    pub(crate) fn base_url(&self) -> String {
+        format!("{}{}", self.sim.public_url(), self.env.base_path())
+    }
+
+    /// A FHIR JSON response.
+    pub(crate) fn respond(&self, status: u16, value: &Value) -> SimResponse {
+        SimResponse::fhir(status, value, self.pretty)
+    }
+}
+
+/// Handles a request under an environment's FHIR base; `segments` follow the base.
+pub fn handle(
+    sim: &Simulator,
+    env: &Environment,
+    req: &SimRequest,
+    segments: &[&str],
+) -> SimResponse {
+    let pretty = req.query_value("_pretty") == Some("true");
+    let ctx = Ctx {
+        sim,
+        env,
+        req,
+        pretty,
+    };
+    let result = format::negotiate(req)
+        .and_then(|()| route(&req.method, segments))
+        .and_then(|interaction| dispatch(&ctx, &interaction));
+    result.unwrap_or_else(|e| SimResponse::error(&e, pretty))
+}
+
+fn dispatch(ctx: &Ctx<'_>, interaction: &Interaction) -> Result<SimResponse, FhirError> {
+    use Interaction as I;
+    match interaction {
+        I::Capabilities => Ok(ctx.respond(200, &capability_statement(ctx.sim, ctx.env))),
+        I::BatchOrTransaction => bundle::batch_or_transaction(ctx),
+        I::SystemHistory => history::history(ctx, None, None),
+        I::TypeHistory { resource_type } => history::history(ctx, Some(resource_type), None),
+        I::InstanceHistory { resource_type, id } => {
+            history::history(ctx, Some(resource_type), Some(id))
+        }
+        I::Search {
+            resource_type,
+            via_post,
+        } => search::search(ctx, resource_type, *via_post, None),
+        I::CompartmentSearch {
+            patient_id,
+            resource_type,
+        } => search::search(ctx, resource_type, false, Some(patient_id)),
+        I::Everything { patient_id } => search::everything(ctx, patient_id),
+        I::Read { resource_type, id } => crud::read(ctx, resource_type, id),
+        I::Vread {
+            resource_type,
+            id,
+            version_id,
+        } => crud::vread(ctx, resource_type, id, version_id),
+        I::Create { resource_type } => crud::create(ctx, resource_type),
+        I::Update { resource_type, id } => crud::update(ctx, resource_type, id),
+        I::Delete { resource_type, id } => crud::delete(ctx, resource_type, id),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[track_caller]
+    fn check(method: Method, path: &str, expected: Result<Interaction, u16>) {
+        let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+        assert_eq!(
+            route(&method, &segments).map_err(|e| e.status),
+            expected,
+            "{method} {path}"
+        );
+    }
+
+    #[test]
+    fn routes() {
+        use Interaction as I;
+        let t = |s: &str| s.to_string();
+        check(Method::GET, "metadata", Ok(I::Capabilities));
+        check(Method::POST, "", Ok(I::BatchOrTransaction));
+        check(
+            Method::GET,
+            "Patient",
+            Ok(I::Search {
+                resource_type: t("Patient"),
+                via_post: false,
+            }),
+        );
+        check(
+            Method::POST,
+            "Patient/_search",
+            Ok(I::Search {
+                resource_type: t("Patient"),
+                via_post: true,
+            }),
+        );
+        check(
+            Method::GET,
+            "Patient/p1",
+            Ok(I::Read {
+                resource_type: t("Patient"),
+                id: t("p1"),
+            }),
+        );
+        check(
+            Method::GET,
+            "Patient/p1/_history/2",
+            Ok(I::Vread {
+                resource_type: t("Patient"),
+                id: t("p1"),
+                version_id: t("2"),
+            }),
+        );
+        check(
+            Method::GET,
+            "Patient/p1/$everything",
+            Ok(I::Everything {
+                patient_id: t("p1"),
+            }),
+        );
+        check(
+            Method::GET,
+            "Patient/p1/Observation",
+            Ok(I::CompartmentSearch {
+                patient_id: t("p1"),
+                resource_type: t("Observation"),
+            }),
+        );
+        check(Method::GET, "Banana/1", Err(404));
+        check(Method::GET, "Patient/a$b", Err(400));
+        check(Method::PATCH, "Patient/p1", Err(405));
+        check(Method::GET, "", Err(405));
+        check(Method::GET, "Observation/o1/Patient", Err(405));
+    }
+}

@@ -1,0 +1,287 @@
+//! Search (`GET [type]?…`, `POST [type]/_search`, `GET Patient/[id]/[type]`) and
+//! `Patient/[id]/$everything`: searchset Bundles with paging links, includes, `_summary`,
+//! `_elements` and `_total`. Matching itself lives in [`crate::search`].
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use serde_json::{Value, json};
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+use super::Ctx;
+use super::paging::{DEFAULT_COUNT, MAX_COUNT, Page, since};
+use crate::outcome::{FhirError, IssueType};
+use crate::request::{SimResponse, parse_query};
+use crate::search::{
+    self, ParsedSearch, ResourceSource, SearchError, SearchQuery, SummaryMode, TotalMode,
+};
+use crate::store::Store;
+
+/// The store as the search engine reads it.
+pub(crate) struct StoreSource<'a>(pub(crate) &'a Store);
+
+impl ResourceSource for StoreSource<'_> {
+    fn get(&self, resource_type: &str, id: &str) -> Option<Arc<Value>> {
+        self.0.get(resource_type, id)
+    }
+
+    fn all_of_type(&self, resource_type: &str) -> Vec<Arc<Value>> {
+        self.0.all_of_type(resource_type)
+    }
+
+    fn in_patient_compartment(
+        &self,
+        resource_type: &str,
+        patient_id: &str,
+    ) -> Option<Vec<Arc<Value>>> {
+        Some(self.0.in_patient_compartment(resource_type, patient_id))
+    }
+}
+
+fn search_error(e: SearchError) -> FhirError {
+    match e {
+        SearchError::UnsupportedType(t) => FhirError::new(
+            404,
+            IssueType::NotSupported,
+            format!("{t} resources cannot be searched on this server"),
+        ),
+        other => FhirError::bad_request(other.to_string()),
+    }
+}
+
+/// The search parameters of a request: the URL query, plus a form body for `_search`.
+fn parameters(ctx: &Ctx<'_>, via_post: bool) -> Result<Vec<(String, String)>, FhirError> {
+    let mut params = ctx.req.query.clone();
+    if via_post {
+        let media = ctx
+            .req
+            .header("content-type")
+            .unwrap_or("")
+            .split(';')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_ascii_lowercase();
+        if media != "application/x-www-form-urlencoded" {
+            return Err(FhirError::new(
+                415,
+                IssueType::NotSupported,
+                "POST _search takes its parameters as application/x-www-form-urlencoded",
+            ));
+        }
+        let body = std::str::from_utf8(&ctx.req.body)
+            .map_err(|_| FhirError::bad_request("the _search form body is not UTF-8"))?;
+        params.extend(parse_query(body));
+    }
+    Ok(params)
+}
+
+/// Handles a type search, or a compartment search when `compartment` names a patient.
+pub(crate) fn search(
+    ctx: &Ctx<'_>,
+    resource_type: &str,
+    via_post: bool,
+    compartment: Option<&str>,
+) -> Result<SimResponse, FhirError> {
+    let params = parameters(ctx, via_post)?;
+    let strict = ctx.req.prefers("handling=strict");
+    let parsed = SearchQuery::parse(resource_type, &params, strict).map_err(search_error)?;
+    let store = ctx.env.read();
+    let source = StoreSource(&store);
+    let mut matches = search::search(&parsed, &source).map_err(search_error)?;
+    let path = match compartment {
+        Some(patient_id) => {
+            if store.get("Patient", patient_id).is_none() {
+                return Err(FhirError::not_found(format!(
+                    "Patient/{patient_id} is not known"
+                )));
+            }
+            let members: BTreeSet<String> = store
+                .in_patient_compartment(resource_type, patient_id)
+                .iter()
+                .filter_map(|r| r["id"].as_str().map(str::to_string))
+                .collect();
+            matches.retain(|r| r["id"].as_str().is_some_and(|id| members.contains(id)));
+            format!("{}/Patient/{patient_id}/{resource_type}", ctx.base_url())
+        }
+        None => format!("{}/{resource_type}", ctx.base_url()),
+    };
+    let bundle = searchset(ctx, &parsed, &matches, &source, &path);
+    Ok(ctx.respond(200, &bundle))
+}
+
+/// Builds the searchset Bundle of a page of `matches`.
+fn searchset(
+    ctx: &Ctx<'_>,
+    parsed: &ParsedSearch,
+    matches: &[Arc<Value>],
+    source: &dyn ResourceSource,
+    path: &str,
+) -> Value {
+    let total = matches.len();
+    let range = parsed.page_range(total, DEFAULT_COUNT, MAX_COUNT);
+    let count = parsed.count.unwrap_or(DEFAULT_COUNT).min(MAX_COUNT);
+    let link = |relation: &str, query: String| {
+        let url = if query.is_empty() {
+            path.to_string()
+        } else {
+            format!("{path}?{query}")
+        };
+        json!({"relation": relation, "url": url})
+    };
+    let mut links = vec![link("self", parsed.query_string())];
+    let mut entries = Vec::new();
+    if !parsed.count_only() {
+        if count > 0 && range.end < total {
+            links.push(link("next", parsed.query_string_for_page(count, range.end)));
+        }
+        if range.start > 0 {
+            links.push(link(
+                "previous",
+                parsed.query_string_for_page(count, range.start.saturating_sub(count)),
+            ));
+        }
+        let page = &matches[range];
+        entries.extend(page.iter().map(|r| entry(ctx, parsed, r, "match")));
+        for included in search::included(parsed, page, source) {
+            entries.push(entry(ctx, parsed, &included, "include"));
+        }
+    }
+    let mut bundle = json!({"resourceType": "Bundle", "type": "searchset"});
+    if parsed.total != Some(TotalMode::None) {
+        bundle["total"] = json!(total);
+    }
+    bundle["link"] = Value::Array(links);
+    if !entries.is_empty() {
+        bundle["entry"] = Value::Array(entries);
+    }
+    bundle
+}
+
+fn entry(ctx: &Ctx<'_>, parsed: &ParsedSearch, resource: &Value, mode: &str) -> Value {
+    let full_url = format!(
+        "{}/{}/{}",
+        ctx.base_url(),
+        resource["resourceType"].as_str().unwrap_or_default(),
+        resource["id"].as_str().unwrap_or_default()
+    );
+    let shaped = shape(resource, parsed);
+    json!({"fullUrl": full_url, "resource": shaped, "search": {"mode": mode}})
+}
+
+/// Applies `_elements` (which wins) or `_summary` to a returned resource.
+fn shape(resource: &Value, parsed: &ParsedSearch) -> Value {
+    if !parsed.elements.is_empty() {
+        return search::apply_elements(resource, &parsed.elements);
+    }
+    match parsed.summary {
+        Some(mode) if mode != SummaryMode::False && mode != SummaryMode::Count => {
+            search::apply_summary(resource, mode)
+        }
+        _ => resource.clone(),
+    }
+}
+
+/// Resource types never part of `$everything` (protocol and audit records).
+const NOT_IN_EVERYTHING: &[&str] = &["AuditEvent"];
+
+/// `GET Patient/[id]/$everything`: the patient, every resource in their compartment, and the
+/// resources those refer to (practitioners, organizations, locations…); `_type`, `_since`,
+/// `_count` and `_offset` are honoured.
+pub(crate) fn everything(ctx: &Ctx<'_>, patient_id: &str) -> Result<SimResponse, FhirError> {
+    let page = Page::from_params(
+        ctx.req.query_value("_count"),
+        ctx.req.query_value("_offset"),
+    )?;
+    let types: Option<Vec<String>> = ctx.req.query_value("_type").map(|t| {
+        t.split(',')
+            .map(|s| s.trim().to_string())
+            .filter(|s| !s.is_empty())
+            .collect()
+    });
+    let since = since(ctx.req.query_value("_since"))?;
+    let store = ctx.env.read();
+    let Some(patient) = store.get("Patient", patient_id) else {
+        return Err(FhirError::not_found(format!(
+            "Patient/{patient_id} is not known"
+        )));
+    };
+    let mut members: Vec<Arc<Value>> = vec![Arc::clone(&patient)];
+    for resource_type in store.types() {
+        if resource_type == "Patient" || NOT_IN_EVERYTHING.contains(&resource_type) {
+            continue;
+        }
+        members.extend(store.in_patient_compartment(resource_type, patient_id));
+    }
+    let mut seen: BTreeSet<String> = members.iter().map(|r| key(r)).collect();
+    let mut referenced = Vec::new();
+    for resource in &members {
+        for reference in references(resource) {
+            let Some((t, id)) = reference.split_once('/') else {
+                continue;
+            };
+            if t == "Patient" || seen.contains(&reference) {
+                continue;
+            }
+            if let Some(target) = store.get(t, id) {
+                seen.insert(reference.clone());
+                referenced.push(target);
+            }
+        }
+    }
+    members.extend(referenced);
+    members.retain(|r| {
+        let type_ok = types
+            .as_ref()
+            .is_none_or(|ts| ts.iter().any(|t| r["resourceType"] == t.as_str()));
+        let since_ok = since.is_none_or(|s| {
+            r["meta"]["lastUpdated"]
+                .as_str()
+                .and_then(|t| OffsetDateTime::parse(t, &Rfc3339).ok())
+                .is_some_and(|t| t >= s)
+        });
+        type_ok && since_ok
+    });
+    let total = members.len();
+    let entries: Vec<Value> = page
+        .slice(&members)
+        .iter()
+        .map(|r| json!({"fullUrl": format!("{}/{}", ctx.base_url(), key(r)), "resource": **r, "search": {"mode": "match"}}))
+        .collect();
+    let url = format!("{}/Patient/{patient_id}/$everything", ctx.base_url());
+    let bundle = json!({"resourceType": "Bundle", "type": "searchset", "total": total, "link": page.links(&url, total), "entry": entries});
+    Ok(ctx.respond(200, &bundle))
+}
+
+fn key(resource: &Value) -> String {
+    format!(
+        "{}/{}",
+        resource["resourceType"].as_str().unwrap_or_default(),
+        resource["id"].as_str().unwrap_or_default()
+    )
+}
+
+/// Every relative `Type/id` reference in a resource.
+fn references(value: &Value) -> Vec<String> {
+    let mut out = Vec::new();
+    collect_references(value, &mut out);
+    out
+}
+
+fn collect_references(value: &Value, out: &mut Vec<String>) {
+    match value {
+        Value::Object(map) => {
+            for (k, v) in map {
+                match (k.as_str(), v) {
+                    ("reference", Value::String(r)) if r.split('/').count() == 2 => {
+                        out.push(r.clone())
+                    }
+                    _ => collect_references(v, out),
+                }
+            }
+        }
+        Value::Array(items) => items.iter().for_each(|v| collect_references(v, out)),
+        _ => {}
+    }
+}
