@@ -91,6 +91,25 @@ def loads_a_synthea_transaction_bundle(client, bundle_path):
     assert len(observations) == sum(1 for e in bundle["entry"] if e["resource"]["resourceType"] == "Observation")
 
 
+@check
+def server_documents_validate_as_fhir_r4(client, _):
+    from fhir.resources import construct_fhir_element
+
+    metadata = client.execute("metadata", method="get")
+    construct_fhir_element("CapabilityStatement", metadata)
+    patient = client.resources("Patient").first()
+    bundle = client.execute("Observation", method="get", params={"patient": patient["id"], "_count": 5})
+    construct_fhir_element("Bundle", bundle)
+    everything = client.execute(f"Patient/{patient['id']}/$everything", method="get")
+    construct_fhir_element("Bundle", everything)
+    history = client.execute(f"Patient/{patient['id']}/_history", method="get")
+    construct_fhir_element("Bundle", history)
+    import requests
+
+    outcome = requests.get(f"{client.url}/Patient/does-not-exist", timeout=10).json()
+    construct_fhir_element("OperationOutcome", outcome)
+
+
 def main(base_url, bundle_path):
     client = SyncFHIRClient(base_url)
     passed = failed = 0

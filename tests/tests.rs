@@ -1,6 +1,8 @@
 //! End-to-end tests of the `fhirdrill` binary: one test binary, a module per area.
 
+mod bulk_export;
 mod fhir_rest;
+mod fhir_search;
 mod generate;
 mod server;
 mod util;

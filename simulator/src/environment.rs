@@ -1,8 +1,9 @@
 //! Environments (sandbox, staging, prod-like…): each has its own FHIR base path and its own
 //! data, restorable to the seed state with `POST /_sim/reset`.
 
-use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::{Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
+use crate::rest::BulkJobs;
 use crate::store::Store;
 
 /// One simulated EHR environment.
@@ -11,6 +12,7 @@ pub struct Environment {
     name: String,
     store: RwLock<Store>,
     seed: Store,
+    jobs: Mutex<BulkJobs>,
 }
 
 impl Environment {
@@ -20,6 +22,7 @@ impl Environment {
             name: name.to_string(),
             store: RwLock::new(seed.clone()),
             seed,
+            jobs: Mutex::new(BulkJobs::default()),
         }
     }
 
@@ -48,9 +51,19 @@ impl Environment {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// Restores the seed state, discarding every change since start.
+    /// The environment's Bulk Data export jobs. Lock order: the store first, then the jobs.
+    pub(crate) fn jobs(&self) -> MutexGuard<'_, BulkJobs> {
+        self.jobs
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Restores the seed state, discarding every change since start and every export job.
     pub fn reset(&self) {
-        *self.write() = self.seed.clone();
+        let mut store = self.write();
+        *store = self.seed.clone();
+        // Cleared under the write lock: a kick-off holds the read lock until its job is kept.
+        self.jobs().clear();
     }
 
     /// The number of resources in the seed state.

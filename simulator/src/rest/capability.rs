@@ -39,15 +39,20 @@ pub fn capability_statement(sim: &Simulator, env: &Environment) -> Value {
         "publisher": "fhirdrill",
         "description": "A mock EHR for testing healthcare integrations. It serves synthetic test data only (every resource is labelled HTEST).",
         "kind": "instance",
+        "instantiates": ["http://hl7.org/fhir/uv/bulkdata/CapabilityStatement/bulk-data"],
         "software": {"name": "fhirdrill", "version": env!("CARGO_PKG_VERSION")},
         "implementation": {"description": format!("fhirdrill simulator, environment {}", env.name()), "url": base},
         "fhirVersion": "4.0.1",
         "format": ["json", "application/fhir+json", "application/json"],
         "rest": [{
             "mode": "server",
-            "documentation": "Every FHIR R4 resource type can be created, read, updated, deleted and searched by _id and _lastUpdated; the types listed have the search parameters listed. Paging uses _count (default 50, at most 1000) and _offset. JSON only; XML requests get 406.",
+            "documentation": "Every FHIR R4 resource type can be created, read, updated, deleted and read through its history; the types listed with search-type can be searched by the parameters listed. Paging uses _count (default 50, at most 1000) and _offset. JSON only; XML requests get 406.",
             "resource": resources,
-            "interaction": [{"code": "transaction"}, {"code": "batch"}, {"code": "history-system"}]
+            "interaction": [{"code": "transaction"}, {"code": "batch"}, {"code": "history-system"}],
+            "operation": [{
+                "name": "export",
+                "definition": "http://hl7.org/fhir/uv/bulkdata/OperationDefinition/export"
+            }]
         }]
     })
 }
@@ -99,16 +104,32 @@ fn resource_entry(resource_type: &str) -> Value {
         "conditionalRead": "not-supported",
         "conditionalUpdate": false,
         "conditionalDelete": "not-supported",
-        "interaction": TYPE_INTERACTIONS.iter().map(|c| json!({"code": c})).collect::<Vec<_>>(),
+        "interaction": TYPE_INTERACTIONS
+            .iter()
+            .filter(|c| **c != "search-type" || registry::is_supported(resource_type))
+            .map(|c| json!({"code": c}))
+            .collect::<Vec<_>>(),
         "searchInclude": includes,
         "searchRevInclude": rev_includes,
         "searchParam": search_params
     });
-    if resource_type == "Patient" {
-        entry["operation"] = json!([{
-            "name": "everything",
-            "definition": "http://hl7.org/fhir/OperationDefinition/Patient-everything"
-        }]);
+    match resource_type {
+        "Patient" => {
+            entry["operation"] = json!([{
+                "name": "everything",
+                "definition": "http://hl7.org/fhir/OperationDefinition/Patient-everything"
+            }, {
+                "name": "export",
+                "definition": "http://hl7.org/fhir/uv/bulkdata/OperationDefinition/patient-export"
+            }]);
+        }
+        "Group" => {
+            entry["operation"] = json!([{
+                "name": "export",
+                "definition": "http://hl7.org/fhir/uv/bulkdata/OperationDefinition/group-export"
+            }]);
+        }
+        _ => {}
     }
     entry
 }

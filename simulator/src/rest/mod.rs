@@ -4,6 +4,7 @@
 //! The request path is a straight line — route, (authorize: next issue), store, respond — so
 //! authorization will have exactly one place to go: between [`route`] and the handlers.
 
+mod bulk;
 mod bundle;
 mod capability;
 mod crud;
@@ -13,6 +14,7 @@ mod paging;
 mod search;
 pub mod types;
 
+pub(crate) use bulk::BulkJobs;
 pub use bundle::load_bundle;
 
 use http::Method;
@@ -100,6 +102,42 @@ pub enum Interaction {
         /// The patient id.
         patient_id: String,
     },
+    /// A Bulk Data `$export` kick-off.
+    Export {
+        /// What is exported.
+        level: ExportLevel,
+    },
+    /// `GET [base]/_bulk/[job]`: a bulk export's status, then its manifest.
+    ExportStatus {
+        /// The job id.
+        job: String,
+    },
+    /// `DELETE [base]/_bulk/[job]`: cancels a bulk export.
+    ExportCancel {
+        /// The job id.
+        job: String,
+    },
+    /// `GET [base]/_bulk/[job]/[file]`: one NDJSON file of a bulk export.
+    ExportFile {
+        /// The job id.
+        job: String,
+        /// The file name, e.g. `Observation-1.ndjson`.
+        file: String,
+    },
+}
+
+/// What a Bulk Data `$export` kick-off exports.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ExportLevel {
+    /// `GET [base]/$export`: every resource (except audit records).
+    System,
+    /// `GET [base]/Patient/$export`: every patient and their compartments.
+    Patient,
+    /// `GET [base]/Group/[id]/$export`: the Group's patients and their compartments.
+    Group {
+        /// The Group id.
+        id: String,
+    },
 }
 
 /// Maps method and path segments (after the base) to an interaction.
@@ -116,6 +154,19 @@ pub fn route(method: &Method, segments: &[&str]) -> Result<Interaction, FhirErro
         ("GET", ["metadata"]) => I::Capabilities,
         ("POST", []) => I::BatchOrTransaction,
         ("GET", ["_history"]) => I::SystemHistory,
+        ("GET", ["$export"]) => I::Export {
+            level: ExportLevel::System,
+        },
+        ("GET", ["_bulk", job]) => I::ExportStatus {
+            job: (*job).to_string(),
+        },
+        ("DELETE", ["_bulk", job]) => I::ExportCancel {
+            job: (*job).to_string(),
+        },
+        ("GET", ["_bulk", job, file]) => I::ExportFile {
+            job: (*job).to_string(),
+            file: (*file).to_string(),
+        },
         (_, [t, ..]) if !t.starts_with('_') && !t.starts_with('$') && *t != "metadata" => {
             route_typed(method, segments).ok_or_else(not_allowed)??
         }
@@ -151,6 +202,13 @@ fn route_typed(method: &Method, segments: &[&str]) -> Option<Result<Interaction,
             via_post: true,
         }),
         ("GET", ["_history"]) => Ok(I::TypeHistory { resource_type: t }),
+        ("GET", ["$export"]) if t == "Patient" => Ok(I::Export {
+            level: ExportLevel::Patient,
+        }),
+        ("GET", ["$export"]) => return None,
+        ("GET", [id, "$export"]) if t == "Group" => checked_id(id).map(|id| I::Export {
+            level: ExportLevel::Group { id },
+        }),
         ("GET", ["$everything"]) => return None,
         ("GET", [id, "$everything"]) if t == "Patient" => {
             checked_id(id).map(|patient_id| I::Everything { patient_id })
@@ -224,8 +282,13 @@ pub fn handle(
         req,
         pretty,
     };
-    let result = format::negotiate(req)
-        .and_then(|()| route(&req.method, segments))
+    let routed = route(&req.method, segments);
+    let negotiated = match &routed {
+        Ok(Interaction::ExportFile { .. }) => bulk::negotiate_download(req),
+        _ => format::negotiate(req),
+    };
+    let result = negotiated
+        .and(routed)
         .and_then(|interaction| dispatch(&ctx, &interaction));
     result.unwrap_or_else(|e| SimResponse::error(&e, pretty))
 }
@@ -258,6 +321,10 @@ fn dispatch(ctx: &Ctx<'_>, interaction: &Interaction) -> Result<SimResponse, Fhi
         I::Create { resource_type } => crud::create(ctx, resource_type),
         I::Update { resource_type, id } => crud::update(ctx, resource_type, id),
         I::Delete { resource_type, id } => crud::delete(ctx, resource_type, id),
+        I::Export { level } => bulk::kick_off(ctx, level),
+        I::ExportStatus { job } => bulk::status(ctx, job),
+        I::ExportCancel { job } => bulk::cancel(ctx, job),
+        I::ExportFile { job, file } => bulk::download(ctx, job, file),
     }
 }
 
@@ -329,6 +396,36 @@ mod tests {
                 resource_type: t("Observation"),
             }),
         );
+        let export = |level| Ok(I::Export { level });
+        check(Method::GET, "$export", export(ExportLevel::System));
+        check(Method::GET, "Patient/$export", export(ExportLevel::Patient));
+        check(
+            Method::GET,
+            "Group/g1/$export",
+            export(ExportLevel::Group { id: t("g1") }),
+        );
+        check(Method::GET, "Group/a$b/$export", Err(400));
+        check(Method::GET, "Observation/$export", Err(405));
+        check(Method::POST, "$export", Err(405));
+        check(
+            Method::GET,
+            "_bulk/j1",
+            Ok(I::ExportStatus { job: t("j1") }),
+        );
+        check(
+            Method::DELETE,
+            "_bulk/j1",
+            Ok(I::ExportCancel { job: t("j1") }),
+        );
+        check(
+            Method::GET,
+            "_bulk/j1/Patient-1.ndjson",
+            Ok(I::ExportFile {
+                job: t("j1"),
+                file: t("Patient-1.ndjson"),
+            }),
+        );
+        check(Method::PUT, "_bulk/j1", Err(405));
         check(Method::GET, "Banana/1", Err(404));
         check(Method::GET, "Patient/a$b", Err(400));
         check(Method::PATCH, "Patient/p1", Err(405));
