@@ -125,8 +125,14 @@ pub struct SimResponse {
 }
 
 impl SimResponse {
-    /// A JSON response with the given media type.
-    pub fn json(status: u16, value: &Value, pretty: bool, media_type: &str) -> Self {
+    /// A JSON response with the given media type (any serializable value: a `Value`, or a
+    /// struct that borrows stored resources instead of cloning them).
+    pub fn json(
+        status: u16,
+        value: &impl serde::Serialize,
+        pretty: bool,
+        media_type: &str,
+    ) -> Self {
         let body = if pretty {
             serde_json::to_vec_pretty(value)
         } else {
@@ -144,7 +150,7 @@ impl SimResponse {
     }
 
     /// A FHIR JSON response.
-    pub fn fhir(status: u16, value: &Value, pretty: bool) -> Self {
+    pub fn fhir(status: u16, value: &impl serde::Serialize, pretty: bool) -> Self {
         Self::json(status, value, pretty, "application/fhir+json")
     }
 

@@ -39,9 +39,10 @@ fn version_of_etag(value: &str) -> Option<u64> {
 
 /// A response carrying one version of a resource, with its version headers.
 fn version_response(ctx: &Ctx<'_>, status: u16, version: &Version) -> SimResponse {
-    let body = version.resource.as_deref().cloned().unwrap_or(Value::Null);
+    // Serialized straight from the stored version: no copy of the resource.
+    let body = version.resource.as_deref().unwrap_or(&Value::Null);
     let mut response = ctx
-        .respond(status, &body)
+        .respond(status, body)
         .with_header("etag", etag(version.version_id));
     if let Some(date) = http_date(&version.last_updated) {
         response = response.with_header("last-modified", date);

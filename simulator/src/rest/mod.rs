@@ -18,7 +18,6 @@ pub(crate) use bulk::BulkJobs;
 pub use bundle::load_bundle;
 
 use http::Method;
-use serde_json::Value;
 
 use crate::Simulator;
 use crate::environment::Environment;
@@ -263,7 +262,7 @@ impl Ctx<'_> {
     }
 
     /// A FHIR JSON response.
-    pub(crate) fn respond(&self, status: u16, value: &Value) -> SimResponse {
+    pub(crate) fn respond(&self, status: u16, value: &impl serde::Serialize) -> SimResponse {
         SimResponse::fhir(status, value, self.pretty)
     }
 }

@@ -2,6 +2,7 @@
 //! `Patient/[id]/$everything`: searchset Bundles with paging links, includes, `_summary`,
 //! `_elements` and `_total`. Matching itself lives in [`crate::search`].
 
+use std::borrow::Cow;
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
@@ -107,18 +108,60 @@ pub(crate) fn search(
         }
         None => format!("{}/{resource_type}", ctx.base_url()),
     };
-    let bundle = searchset(ctx, &parsed, &matches, &source, &path);
+    let included = search::included(&parsed, page(&parsed, &matches), &source);
+    let bundle = searchset(ctx, &parsed, &matches, &included, &path);
     Ok(ctx.respond(200, &bundle))
 }
 
+/// A searchset Bundle that borrows the stored resources, so serving a page copies nothing.
+#[derive(serde::Serialize)]
+struct Searchset<'a> {
+    #[serde(rename = "resourceType")]
+    resource_type: &'static str,
+    #[serde(rename = "type")]
+    kind: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    total: Option<usize>,
+    link: Vec<Value>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    entry: Vec<Entry<'a>>,
+}
+
+/// One entry of a [`Searchset`].
+#[derive(serde::Serialize)]
+struct Entry<'a> {
+    #[serde(rename = "fullUrl")]
+    full_url: String,
+    resource: Cow<'a, Value>,
+    search: SearchMode,
+}
+
+/// `Bundle.entry.search`.
+#[derive(serde::Serialize)]
+struct SearchMode {
+    mode: &'static str,
+}
+
+impl<'a> Searchset<'a> {
+    fn new(total: Option<usize>, link: Vec<Value>, entry: Vec<Entry<'a>>) -> Self {
+        Self {
+            resource_type: "Bundle",
+            kind: "searchset",
+            total,
+            link,
+            entry,
+        }
+    }
+}
+
 /// Builds the searchset Bundle of a page of `matches`.
-fn searchset(
+fn searchset<'a>(
     ctx: &Ctx<'_>,
     parsed: &ParsedSearch,
-    matches: &[Arc<Value>],
-    source: &dyn ResourceSource,
+    matches: &'a [Arc<Value>],
+    included: &'a [Arc<Value>],
     path: &str,
-) -> Value {
+) -> Searchset<'a> {
     let total = matches.len();
     let range = parsed.page_range(total, DEFAULT_COUNT, MAX_COUNT);
     let count = parsed.count.unwrap_or(DEFAULT_COUNT).min(MAX_COUNT);
@@ -142,44 +185,55 @@ fn searchset(
                 parsed.query_string_for_page(count, range.start.saturating_sub(count)),
             ));
         }
-        let page = &matches[range];
-        entries.extend(page.iter().map(|r| entry(ctx, parsed, r, "match")));
-        for included in search::included(parsed, page, source) {
-            entries.push(entry(ctx, parsed, &included, "include"));
-        }
+        entries.extend(
+            matches[range]
+                .iter()
+                .map(|r| entry(ctx, parsed, r, "match")),
+        );
+        entries.extend(included.iter().map(|r| entry(ctx, parsed, r, "include")));
     }
-    let mut bundle = json!({"resourceType": "Bundle", "type": "searchset"});
-    if parsed.total != Some(TotalMode::None) {
-        bundle["total"] = json!(total);
-    }
-    bundle["link"] = Value::Array(links);
-    if !entries.is_empty() {
-        bundle["entry"] = Value::Array(entries);
-    }
-    bundle
+    let total = (parsed.total != Some(TotalMode::None)).then_some(total);
+    Searchset::new(total, links, entries)
 }
 
-fn entry(ctx: &Ctx<'_>, parsed: &ParsedSearch, resource: &Value, mode: &str) -> Value {
+/// The page of `matches` a search returns, before includes are added.
+fn page<'a>(parsed: &ParsedSearch, matches: &'a [Arc<Value>]) -> &'a [Arc<Value>] {
+    if parsed.count_only() {
+        return &[];
+    }
+    &matches[parsed.page_range(matches.len(), DEFAULT_COUNT, MAX_COUNT)]
+}
+
+fn entry<'a>(
+    ctx: &Ctx<'_>,
+    parsed: &ParsedSearch,
+    resource: &'a Value,
+    mode: &'static str,
+) -> Entry<'a> {
     let full_url = format!(
         "{}/{}/{}",
         ctx.base_url(),
         resource["resourceType"].as_str().unwrap_or_default(),
         resource["id"].as_str().unwrap_or_default()
     );
-    let shaped = shape(resource, parsed);
-    json!({"fullUrl": full_url, "resource": shaped, "search": {"mode": mode}})
+    Entry {
+        full_url,
+        resource: shape(resource, parsed),
+        search: SearchMode { mode },
+    }
 }
 
-/// Applies `_elements` (which wins) or `_summary` to a returned resource.
-fn shape(resource: &Value, parsed: &ParsedSearch) -> Value {
+/// Applies `_elements` (which wins) or `_summary` to a returned resource; borrows it unchanged
+/// otherwise.
+fn shape<'a>(resource: &'a Value, parsed: &ParsedSearch) -> Cow<'a, Value> {
     if !parsed.elements.is_empty() {
-        return search::apply_elements(resource, &parsed.elements);
+        return Cow::Owned(search::apply_elements(resource, &parsed.elements));
     }
     match parsed.summary {
         Some(mode) if mode != SummaryMode::False && mode != SummaryMode::Count => {
-            search::apply_summary(resource, mode)
+            Cow::Owned(search::apply_summary(resource, mode))
         }
-        _ => resource.clone(),
+        _ => Cow::Borrowed(resource),
     }
 }
 
@@ -244,14 +298,22 @@ pub(crate) fn everything(ctx: &Ctx<'_>, patient_id: &str) -> Result<SimResponse,
         type_ok && since_ok
     });
     let total = members.len();
-    let entries: Vec<Value> = page
+    let entries: Vec<Entry<'_>> = page
         .slice(&members)
         .iter()
-        .map(|r| json!({"fullUrl": format!("{}/{}", ctx.base_url(), key(r)), "resource": **r, "search": {"mode": "match"}}))
+        .map(|r| Entry {
+            full_url: format!("{}/{}", ctx.base_url(), key(r)),
+            resource: Cow::Borrowed(&**r),
+            search: SearchMode { mode: "match" },
+        })
         .collect();
     let url = format!("{}/Patient/{patient_id}/$everything", ctx.base_url());
-    let bundle = json!({"resourceType": "Bundle", "type": "searchset", "total": total, "link": page.links(&url, total), "entry": entries});
-    Ok(ctx.respond(200, &bundle))
+    let links = page
+        .links(&url, total)
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    Ok(ctx.respond(200, &Searchset::new(Some(total), links, entries)))
 }
 
 fn key(resource: &Value) -> String {
