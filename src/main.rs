@@ -32,11 +32,27 @@ enum Command {
     Serve(serve::ServeArgs),
 }
 
+/// Logs go to stderr at the level named by `FHIRDRILL_LOG` (error, warn, info, debug, trace;
+/// default info). Nothing fhirdrill logs contains PHI: see the simulator's `route_template`.
+fn init_logging() {
+    let level = std::env::var("FHIRDRILL_LOG")
+        .ok()
+        .and_then(|v| v.parse::<tracing_subscriber::filter::LevelFilter>().ok())
+        .unwrap_or(tracing_subscriber::filter::LevelFilter::INFO);
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_max_level(level)
+        .with_target(false)
+        .with_ansi(false)
+        .init();
+}
+
 /// Exit code when the command could not run (bad usage is also 2, from clap).
 const EXIT_COULD_NOT_RUN: u8 = 2;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    init_logging();
     let result = match cli.command {
         Command::Generate(args) => generate::run(args),
         Command::Serve(args) => serve::run(args),

@@ -325,3 +325,122 @@ fn a_taken_port_is_a_one_line_error() {
         "{stderr}"
     );
 }
+
+#[test]
+fn the_simulator_never_writes_a_canary_to_its_own_output() {
+    // The canaries of the population the server generates (same seed, same size).
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let out = tmp.path().join("data");
+    let out_str = out.to_str().expect("utf-8 path");
+    crate::util::fhirdrill(&[
+        "generate",
+        "--patients",
+        "3",
+        "--seed",
+        "1",
+        "--format",
+        "ndjson",
+        "--out",
+        out_str,
+        "--quiet",
+    ]);
+    let canaries: Vec<String> = std::fs::read_to_string(out.join("canaries.ndjson"))
+        .expect("canaries written")
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .flat_map(|c| {
+            ["mrn", "ssn", "phone", "email", "name", "birth_date"]
+                .map(|k| c[k].as_str().unwrap_or("").to_string())
+        })
+        .collect();
+    assert_eq!(canaries.len(), 18);
+
+    let server = Server::start_with_env(
+        &["--patients", "3", "--seed", "1"],
+        &[("FHIRDRILL_LOG", "trace")],
+    );
+    let base = server.fhir();
+    let mut echoed = 0;
+    for value in &canaries {
+        // Identifying values in queries, paths and malformed bodies: the ways a client leaks them.
+        let encoded: String = form_urlencoded::byte_serialize(value.as_bytes()).collect();
+        let found = get(&format!(
+            "{base}/Patient?identifier={encoded}&name={encoded}&birthdate={encoded}"
+        ));
+        echoed += usize::from(found.text().unwrap_or_default().contains(value.as_str()));
+        get(&format!("{base}/Patient/{encoded}"));
+        let bad = format!("{{\"resourceType\": \"Patient\", \"name\": \"{value}\"");
+        client()
+            .post(format!("{base}/Patient"))
+            .header("content-type", "application/fhir+json")
+            .body(bad)
+            .send()
+            .expect("sent");
+    }
+    assert!(
+        echoed >= 6,
+        "the searches found the patients, so their values were handled"
+    );
+    let output = server.stop_and_collect_output();
+    assert!(
+        output.contains("route=/sandbox/fhir/Patient/{id}"),
+        "the access log was on: {output}"
+    );
+    for value in &canaries {
+        assert!(
+            !output.contains(value.as_str()),
+            "fhirdrill wrote the canary {value:?} to its own output"
+        );
+    }
+}
+
+#[test]
+fn environments_in_one_process_keep_their_own_data() {
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let config = tmp.path().join("sim.toml");
+    std::fs::write(
+        &config,
+        "[[environments]]\nname = \"sandbox\"\npatients = 2\n\n[[environments]]\nname = \"staging\"\npatients = 1\nseed = 7\n",
+    )
+    .expect("config written");
+    let server = Server::start(&["--config", config.to_str().expect("utf-8 path")]);
+    let health = body(get(&format!("{}/_sim/health", server.url)));
+    let bases: Vec<&str> = health["environments"]
+        .as_array()
+        .map(|e| e.iter().filter_map(|e| e["fhir_base"].as_str()).collect())
+        .unwrap_or_default();
+    assert_eq!(
+        bases,
+        [
+            format!("{}/sandbox/fhir", server.url),
+            format!("{}/staging/fhir", server.url)
+        ]
+    );
+    let staging = format!("{}/staging/fhir", server.url);
+    let count = |base: &str| body(get(&format!("{base}/Patient?_summary=count")))["total"].clone();
+    assert_eq!(
+        (count(&server.fhir()), count(&staging)),
+        (json!(2), json!(1))
+    );
+    let created = body(post(
+        &format!("{staging}/Patient"),
+        &json!({"resourceType": "Patient"}),
+    ));
+    let id = created["id"].as_str().unwrap_or_default();
+    assert_eq!(
+        get(&format!("{staging}/Patient/{id}")).status(),
+        StatusCode::OK
+    );
+    assert_eq!(
+        get(&format!("{}/Patient/{id}", server.fhir())).status(),
+        StatusCode::NOT_FOUND
+    );
+    let mrn_system = |base: &str| {
+        body(get(&format!("{base}/Patient?_count=1")))["entry"][0]["resource"]["identifier"][0]["system"].clone()
+    };
+    assert_eq!(mrn_system(&staging), json!("urn:fhirdrill:staging:mrn"));
+    assert_eq!(
+        get(&format!("{}/prod/fhir/metadata", server.url)).status(),
+        StatusCode::NOT_FOUND
+    );
+}

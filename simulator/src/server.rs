@@ -228,16 +228,61 @@ where
         body,
         peer: peer.map(|p| p.0),
     };
+    let started = Instant::now();
     // A bug in one handler must not take the server down: it becomes a 500 OperationOutcome.
-    std::panic::catch_unwind(AssertUnwindSafe(|| sim.handle(&request))).unwrap_or_else(|_| {
-        let error = FhirError::new(
-            500,
-            IssueType::Exception,
-            "internal error while handling this request; it has been logged",
-        );
-        tracing::error!(path = %request.path, "handler panicked");
-        SimResponse::error(&error, false)
-    })
+    let response = std::panic::catch_unwind(AssertUnwindSafe(|| sim.handle(&request)))
+        .unwrap_or_else(|_| {
+            let error = FhirError::new(
+                500,
+                IssueType::Exception,
+                "internal error while handling this request; it has been logged",
+            );
+            tracing::error!(route = %route_template(&request.path), "handler panicked");
+            SimResponse::error(&error, false)
+        });
+    tracing::debug!(
+        method = %request.method,
+        route = %route_template(&request.path),
+        status = response.status,
+        micros = started.elapsed().as_micros() as u64,
+        "request"
+    );
+    response
+}
+
+/// Path segments that are safe to log as they are: everything else (ids, which a client may
+/// have filled with an MRN or a name) is logged as `{id}`. Query strings are never logged.
+const LOGGABLE_SEGMENTS: &[&str] = &[
+    "fhir",
+    "_sim",
+    "_history",
+    "_search",
+    "_bulk",
+    "metadata",
+    "$everything",
+    "$export",
+    "health",
+    "reset",
+];
+
+/// The request path with every segment that could carry identifying data masked, so the access
+/// log never holds PHI (fhirdrill preaches this; it must practice it).
+pub fn route_template(path: &str) -> String {
+    let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+    let masked: Vec<&str> = segments
+        .iter()
+        .enumerate()
+        .map(|(i, segment)| {
+            let is_environment = i == 0 && segments.get(1) == Some(&"fhir");
+            let is_type = crate::rest::types::is_storable_type(segment);
+            if is_environment || is_type || LOGGABLE_SEGMENTS.contains(segment) {
+                *segment
+            } else {
+                "{id}"
+            }
+        })
+        .collect();
+    format!("/{}", masked.join("/"))
 }
 
 /// Who the rate limiter counts a request against: its credentials, else its address.
@@ -330,5 +375,28 @@ pub async fn shutdown_signal() {
     tokio::select! {
         () = ctrl_c => {},
         () = terminate => {},
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn route_templates_mask_ids() {
+        assert_eq!(
+            route_template("/sandbox/fhir/Patient/MRN123456789"),
+            "/sandbox/fhir/Patient/{id}"
+        );
+        assert_eq!(
+            route_template("/sandbox/fhir/Patient/p1/_history/2"),
+            "/sandbox/fhir/Patient/{id}/_history/{id}"
+        );
+        assert_eq!(
+            route_template("/sandbox/fhir/Patient/p1/$everything"),
+            "/sandbox/fhir/Patient/{id}/$everything"
+        );
+        assert_eq!(route_template("/_sim/health"), "/_sim/health");
+        assert_eq!(route_template("/John Smith/x"), "/{id}/{id}");
     }
 }
