@@ -22,6 +22,7 @@ pub mod request;
 pub mod rest;
 pub mod search;
 pub mod server;
+pub mod smart;
 pub mod store;
 
 use clock::Clock;
