@@ -172,12 +172,7 @@ fn errors_are_operation_outcomes_with_the_right_status() {
         400,
         "does not match the URL",
     );
-    let huge = "x".repeat(11 * 1024 * 1024);
-    let too_big = c
-        .post(format!("{base}/Patient"))
-        .header("content-type", "application/fhir+json")
-        .body(huge);
-    check_error(too_big.send().expect("sent"), 413, "byte limit");
+    assert_oversized_body_is_refused(&server.url);
     check_error(
         c.patch(format!("{base}/Patient/x")).send().expect("sent"),
         405,
@@ -435,12 +430,38 @@ fn environments_in_one_process_keep_their_own_data() {
         get(&format!("{}/Patient/{id}", server.fhir())).status(),
         StatusCode::NOT_FOUND
     );
-    let mrn_system = |base: &str| {
-        body(get(&format!("{base}/Patient?_count=1")))["entry"][0]["resource"]["identifier"][0]["system"].clone()
+    // Each environment's patients carry its own MRN system.
+    let with_mrn = |base: &str, env: &str| {
+        body(get(&format!(
+            "{base}/Patient?identifier=urn:fhirdrill:{env}:mrn|&_summary=count"
+        )))["total"]
+            .clone()
     };
-    assert_eq!(mrn_system(&staging), json!("urn:fhirdrill:staging:mrn"));
+    assert_eq!(with_mrn(&staging, "staging"), json!(1));
+    assert_eq!(with_mrn(&staging, "sandbox"), json!(0));
+    assert_eq!(with_mrn(&server.fhir(), "sandbox"), json!(2));
     assert_eq!(
         get(&format!("{}/prod/fhir/metadata", server.url)).status(),
         StatusCode::NOT_FOUND
+    );
+}
+
+/// Announces an 11 MiB body and sends none of it: the server must refuse with 413 from the
+/// headers alone (a client racing to upload the body would see the connection close instead).
+fn assert_oversized_body_is_refused(url: &str) {
+    use std::io::{Read, Write};
+    let address = url.trim_start_matches("http://");
+    let mut stream = std::net::TcpStream::connect(address).expect("connect");
+    let request = format!(
+        "POST /sandbox/fhir/Patient HTTP/1.1\r\nHost: {address}\r\nContent-Type: application/fhir+json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        11 * 1024 * 1024
+    );
+    stream.write_all(request.as_bytes()).expect("headers sent");
+    let mut response = String::new();
+    let _ = stream.read_to_string(&mut response);
+    assert!(response.starts_with("HTTP/1.1 413"), "{response}");
+    assert!(
+        response.contains("OperationOutcome") && response.contains("byte limit"),
+        "{response}"
     );
 }

@@ -24,6 +24,7 @@ pub mod search;
 pub mod server;
 pub mod smart;
 pub mod store;
+pub mod stored;
 
 use clock::Clock;
 use environment::Environment;

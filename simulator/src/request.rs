@@ -129,7 +129,7 @@ impl SimResponse {
     /// struct that borrows stored resources instead of cloning them).
     pub fn json(
         status: u16,
-        value: &impl serde::Serialize,
+        value: &(impl serde::Serialize + ?Sized),
         pretty: bool,
         media_type: &str,
     ) -> Self {
@@ -150,7 +150,7 @@ impl SimResponse {
     }
 
     /// A FHIR JSON response.
-    pub fn fhir(status: u16, value: &impl serde::Serialize, pretty: bool) -> Self {
+    pub fn fhir(status: u16, value: &(impl serde::Serialize + ?Sized), pretty: bool) -> Self {
         Self::json(status, value, pretty, "application/fhir+json")
     }
 

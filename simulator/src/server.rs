@@ -382,6 +382,23 @@ pub async fn shutdown_signal() {
 mod tests {
     use super::*;
 
+    #[tokio::test]
+    async fn chunked_bodies_over_the_limit_are_refused() {
+        let limits = Limits {
+            max_body_bytes: 1000,
+            ..Limits::default()
+        };
+        let chunks = |n: usize| {
+            futures_util::stream::iter(
+                (0..n).map(|_| Ok::<_, warp::Error>(Bytes::from(vec![b'x'; 400]))),
+            )
+        };
+        let refused = read_body(chunks(3), &HeaderMap::new(), limits).await;
+        assert_eq!(refused.map(|b| b.len()).map_err(|e| e.status), Err(413));
+        let accepted = read_body(chunks(2), &HeaderMap::new(), limits).await;
+        assert_eq!(accepted.map(|b| b.len()).map_err(|e| e.status), Ok(800));
+    }
+
     #[test]
     fn route_templates_mask_ids() {
         assert_eq!(

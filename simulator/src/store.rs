@@ -3,7 +3,8 @@
 //!
 //! The store is plain data behind the environment's lock; it knows nothing of HTTP. Writes
 //! stamp `meta.versionId` and `meta.lastUpdated`; a checkpoint and rollback make a transaction
-//! bundle all-or-nothing.
+//! bundle all-or-nothing. Versions are held as compact JSON text ([`StoredJson`]); parsed
+//! trees come from a cache shared by the store's clones.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
@@ -11,6 +12,7 @@ use std::sync::Arc;
 use serde_json::{Value, json};
 
 use crate::compartment::patients_of;
+use crate::stored::{ParseCache, StoredJson};
 
 /// How a version came to be, for history bundles.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -28,8 +30,8 @@ pub enum WriteKind {
 pub struct Version {
     /// The version number (1, 2, …).
     pub version_id: u64,
-    /// The resource as of this version, or `None` for a deletion.
-    pub resource: Option<Arc<Value>>,
+    /// The resource as of this version (compact JSON), or `None` for a deletion.
+    pub json: Option<StoredJson>,
     /// When the version was written (FHIR instant).
     pub last_updated: String,
     /// How it was written.
@@ -68,6 +70,17 @@ pub struct Store {
     resources: BTreeMap<String, BTreeMap<String, Vec<Version>>>,
     log: Vec<HistoryKey>,
     by_patient: HashMap<(String, String), BTreeSet<String>>,
+    parsed: Arc<ParseCache>,
+}
+
+impl Version {
+    /// The resource of this version parsed into a tree (`None` for a deletion); for paths that
+    /// are rare or need to change the resource. Hot paths use [`Store::get`] (cached) or the text.
+    pub fn resource(&self) -> Option<Value> {
+        self.json
+            .as_ref()
+            .and_then(|j| serde_json::from_str(j.text()).ok())
+    }
 }
 
 impl Store {
@@ -81,7 +94,7 @@ impl Store {
         self.resources
             .values()
             .flat_map(BTreeMap::values)
-            .filter(|v| v.last().is_some_and(|v| v.resource.is_some()))
+            .filter(|v| v.last().is_some_and(|v| v.json.is_some()))
             .count()
     }
 
@@ -98,7 +111,7 @@ impl Store {
     /// The current version of `resource_type/id`.
     pub fn current(&self, resource_type: &str, id: &str) -> Lookup {
         match self.versions(resource_type, id).and_then(|v| v.last()) {
-            Some(v) if v.resource.is_some() => Lookup::Found(v.clone()),
+            Some(v) if v.json.is_some() => Lookup::Found(v.clone()),
             Some(v) => Lookup::Deleted(v.clone()),
             None => Lookup::Missing,
         }
@@ -110,18 +123,21 @@ impl Store {
             .versions(resource_type, id)
             .and_then(|vs| vs.iter().find(|v| v.version_id == version_id));
         match found {
-            Some(v) if v.resource.is_some() => Lookup::Found(v.clone()),
+            Some(v) if v.json.is_some() => Lookup::Found(v.clone()),
             Some(v) => Lookup::Deleted(v.clone()),
             None => Lookup::Missing,
         }
     }
 
-    /// The current resource, if it exists and is not deleted.
+    /// The current resource parsed (through the cache), if it exists and is not deleted.
     pub fn get(&self, resource_type: &str, id: &str) -> Option<Arc<Value>> {
-        match self.current(resource_type, id) {
-            Lookup::Found(v) => v.resource,
-            _ => None,
-        }
+        self.get_json(resource_type, id)
+            .map(|j| self.parsed.parse(j))
+    }
+
+    /// The current resource's stored JSON, if it exists and is not deleted.
+    pub fn get_json(&self, resource_type: &str, id: &str) -> Option<&StoredJson> {
+        self.versions(resource_type, id)?.last()?.json.as_ref()
     }
 
     fn versions(&self, resource_type: &str, id: &str) -> Option<&Vec<Version>> {
@@ -135,7 +151,8 @@ impl Store {
             .map(|by_id| {
                 by_id
                     .values()
-                    .filter_map(|vs| vs.last().and_then(|v| v.resource.clone()))
+                    .filter_map(|vs| vs.last().and_then(|v| v.json.as_ref()))
+                    .map(|j| self.parsed.parse(j))
                     .collect()
             })
             .unwrap_or_default()
@@ -158,7 +175,10 @@ impl Store {
     /// Returns the stored version.
     pub fn put(&mut self, mut resource: Value, last_updated: &str) -> Version {
         let (resource_type, id) = type_and_id(&resource);
-        let previous = self.get(&resource_type, &id);
+        let previous = self
+            .get_json(&resource_type, &id)
+            .map(|j| j.text().to_string());
+        let previous: Option<Value> = previous.and_then(|t| serde_json::from_str(&t).ok());
         let versions = self
             .resources
             .entry(resource_type.clone())
@@ -174,17 +194,12 @@ impl Store {
         stamp_meta(&mut resource, version_id, last_updated);
         let version = Version {
             version_id,
-            resource: Some(Arc::new(resource)),
+            json: Some(StoredJson::new(&resource)),
             last_updated: last_updated.to_string(),
             kind,
         };
         versions.push(version.clone());
-        self.reindex(
-            &resource_type,
-            &id,
-            previous.as_deref(),
-            version.resource.as_deref(),
-        );
+        self.reindex(&resource_type, &id, previous.as_ref(), Some(&resource));
         self.log.push(HistoryKey {
             resource_type,
             id,
@@ -211,7 +226,7 @@ impl Store {
         let version_id = versions.last().map_or(1, |v| v.version_id + 1);
         let version = Version {
             version_id,
-            resource: None,
+            json: None,
             last_updated: last_updated.to_string(),
             kind: WriteKind::Delete,
         };
@@ -349,7 +364,7 @@ mod tests {
         let v2 = s.put(obs("o1", "b"), "t2");
         assert_eq!((v2.version_id, v2.kind), (2, WriteKind::Update));
         assert_eq!(
-            v2.resource.as_ref().map(|r| r["meta"]["versionId"].clone()),
+            v2.resource().map(|r| r["meta"]["versionId"].clone()),
             Some(json!("2"))
         );
         assert!(matches!(

@@ -157,8 +157,8 @@ fn written_entry(ctx: &Ctx<'_>, written: &Written) -> Value {
                 written.resource_type,
                 written.id
             ));
-            if let Some(resource) = &version.resource {
-                entry["resource"] = (**resource).clone();
+            if let Some(resource) = version.resource() {
+                entry["resource"] = resource;
             }
         }
     }

@@ -39,11 +39,14 @@ fn version_of_etag(value: &str) -> Option<u64> {
 
 /// A response carrying one version of a resource, with its version headers.
 fn version_response(ctx: &Ctx<'_>, status: u16, version: &Version) -> SimResponse {
-    // Serialized straight from the stored version: no copy of the resource.
-    let body = version.resource.as_deref().unwrap_or(&Value::Null);
-    let mut response = ctx
-        .respond(status, body)
-        .with_header("etag", etag(version.version_id));
+    // The stored JSON goes out as it is: nothing is parsed or re-serialized for a read,
+    // unless `_pretty` asks for indentation.
+    let mut response = match (&version.json, ctx.pretty) {
+        (Some(json), false) => ctx.respond(status, json.raw()),
+        (Some(_), true) => ctx.respond(status, &version.resource().unwrap_or(Value::Null)),
+        (None, _) => ctx.respond(status, &Value::Null),
+    };
+    response = response.with_header("etag", etag(version.version_id));
     if let Some(date) = http_date(&version.last_updated) {
         response = response.with_header("last-modified", date);
     }

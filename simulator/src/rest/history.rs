@@ -51,8 +51,8 @@ pub(crate) fn history(
                 "request": {"method": method, "url": url},
                 "response": {"status": status, "etag": super::crud::etag(version.version_id), "lastModified": version.last_updated}
             });
-            if let Some(resource) = &version.resource {
-                entry["resource"] = (**resource).clone();
+            if let Some(resource) = version.resource() {
+                entry["resource"] = resource;
             }
             entry
         })

@@ -262,7 +262,11 @@ impl Ctx<'_> {
     }
 
     /// A FHIR JSON response.
-    pub(crate) fn respond(&self, status: u16, value: &impl serde::Serialize) -> SimResponse {
+    pub(crate) fn respond(
+        &self,
+        status: u16,
+        value: &(impl serde::Serialize + ?Sized),
+    ) -> SimResponse {
         SimResponse::fhir(status, value, self.pretty)
     }
 }

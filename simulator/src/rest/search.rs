@@ -6,6 +6,7 @@ use std::borrow::Cow;
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
+use serde_json::value::RawValue;
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
@@ -109,7 +110,7 @@ pub(crate) fn search(
         None => format!("{}/{resource_type}", ctx.base_url()),
     };
     let included = search::included(&parsed, page(&parsed, &matches), &source);
-    let bundle = searchset(ctx, &parsed, &matches, &included, &path);
+    let bundle = searchset(ctx, &store, &parsed, &matches, &included, &path);
     Ok(ctx.respond(200, &bundle))
 }
 
@@ -132,8 +133,19 @@ struct Searchset<'a> {
 struct Entry<'a> {
     #[serde(rename = "fullUrl")]
     full_url: String,
-    resource: Cow<'a, Value>,
+    resource: EntryResource<'a>,
     search: SearchMode,
+}
+
+/// An entry's resource: the stored JSON spliced in as it is, or a shaped (`_elements`,
+/// `_summary`) copy.
+#[derive(serde::Serialize)]
+#[serde(untagged)]
+enum EntryResource<'a> {
+    /// The stored JSON, unchanged.
+    Stored(&'a RawValue),
+    /// A tree: shaped, or not found in the store.
+    Tree(Cow<'a, Value>),
 }
 
 /// `Bundle.entry.search`.
@@ -157,6 +169,7 @@ impl<'a> Searchset<'a> {
 /// Builds the searchset Bundle of a page of `matches`.
 fn searchset<'a>(
     ctx: &Ctx<'_>,
+    store: &'a Store,
     parsed: &ParsedSearch,
     matches: &'a [Arc<Value>],
     included: &'a [Arc<Value>],
@@ -188,9 +201,13 @@ fn searchset<'a>(
         entries.extend(
             matches[range]
                 .iter()
-                .map(|r| entry(ctx, parsed, r, "match")),
+                .map(|r| entry(ctx, store, parsed, r, "match")),
         );
-        entries.extend(included.iter().map(|r| entry(ctx, parsed, r, "include")));
+        entries.extend(
+            included
+                .iter()
+                .map(|r| entry(ctx, store, parsed, r, "include")),
+        );
     }
     let total = (parsed.total != Some(TotalMode::None)).then_some(total);
     Searchset::new(total, links, entries)
@@ -206,20 +223,32 @@ fn page<'a>(parsed: &ParsedSearch, matches: &'a [Arc<Value>]) -> &'a [Arc<Value>
 
 fn entry<'a>(
     ctx: &Ctx<'_>,
+    store: &'a Store,
     parsed: &ParsedSearch,
     resource: &'a Value,
     mode: &'static str,
 ) -> Entry<'a> {
-    let full_url = format!(
-        "{}/{}/{}",
-        ctx.base_url(),
-        resource["resourceType"].as_str().unwrap_or_default(),
-        resource["id"].as_str().unwrap_or_default()
-    );
+    let resource_type = resource["resourceType"].as_str().unwrap_or_default();
+    let id = resource["id"].as_str().unwrap_or_default();
+    let full_url = format!("{}/{resource_type}/{id}", ctx.base_url());
+    let resource = match shape(resource, parsed) {
+        Cow::Borrowed(unshaped) => stored_or_tree(store, unshaped),
+        shaped => EntryResource::Tree(shaped),
+    };
     Entry {
         full_url,
-        resource: shape(resource, parsed),
+        resource,
         search: SearchMode { mode },
+    }
+}
+
+/// The stored JSON of `resource` (no re-serialization), or the tree itself.
+fn stored_or_tree<'a>(store: &'a Store, resource: &'a Value) -> EntryResource<'a> {
+    let resource_type = resource["resourceType"].as_str().unwrap_or_default();
+    let id = resource["id"].as_str().unwrap_or_default();
+    match store.get_json(resource_type, id) {
+        Some(json) => EntryResource::Stored(json.raw()),
+        None => EntryResource::Tree(Cow::Borrowed(resource)),
     }
 }
 
@@ -303,7 +332,7 @@ pub(crate) fn everything(ctx: &Ctx<'_>, patient_id: &str) -> Result<SimResponse,
         .iter()
         .map(|r| Entry {
             full_url: format!("{}/{}", ctx.base_url(), key(r)),
-            resource: Cow::Borrowed(&**r),
+            resource: stored_or_tree(&store, r),
             search: SearchMode { mode: "match" },
         })
         .collect();
