@@ -8,24 +8,9 @@ use std::hint::black_box;
 use criterion::{Criterion, criterion_group, criterion_main};
 use fhirdrill_simulator::config::{DataSource, EnvironmentConfig};
 use fhirdrill_simulator::loader::load_environment;
-use fhirdrill_simulator::search::{self, ResourceSource, SearchQuery};
+use fhirdrill_simulator::search::{self, SearchQuery};
 use fhirdrill_simulator::store::Store;
 use serde_json::{Value, json};
-use std::sync::Arc;
-
-struct Source<'a>(&'a Store);
-
-impl ResourceSource for Source<'_> {
-    fn get(&self, t: &str, id: &str) -> Option<Arc<Value>> {
-        self.0.get(t, id)
-    }
-    fn all_of_type(&self, t: &str) -> Vec<Arc<Value>> {
-        self.0.all_of_type(t)
-    }
-    fn in_patient_compartment(&self, t: &str, p: &str) -> Option<Vec<Arc<Value>>> {
-        Some(self.0.in_patient_compartment(t, p))
-    }
-}
 
 fn pairs(items: &[(&str, &str)]) -> Vec<(String, String)> {
     items
@@ -47,7 +32,7 @@ fn benches(c: &mut Criterion) {
         .as_str()
         .unwrap_or_default()
         .to_string();
-    let source = Source(&store);
+    let source: &Store = &store;
 
     let compartment = pairs(&[
         ("patient", &patient),
@@ -58,7 +43,7 @@ fn benches(c: &mut Criterion) {
         b.iter(|| {
             let parsed = SearchQuery::parse("Observation", black_box(&compartment), false)
                 .expect("valid query");
-            black_box(search::search(&parsed, &source).expect("search runs").len())
+            black_box(search::search(&parsed, source).expect("search runs").len())
         })
     });
     let scan = pairs(&[
@@ -71,7 +56,7 @@ fn benches(c: &mut Criterion) {
             b.iter(|| {
                 let parsed = SearchQuery::parse("Observation", black_box(&scan), false)
                     .expect("valid query");
-                black_box(search::search(&parsed, &source).expect("search runs").len())
+                black_box(search::search(&parsed, source).expect("search runs").len())
             })
         },
     );

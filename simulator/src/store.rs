@@ -144,31 +144,56 @@ impl Store {
         self.resources.get(resource_type)?.get(id)
     }
 
-    /// Every current resource of a type, in id order.
-    pub fn all_of_type(&self, resource_type: &str) -> Vec<Arc<Value>> {
+    /// Every current (not deleted) version of a type with its id, in id order: the stored
+    /// text and `lastUpdated`, without parsing anything.
+    pub fn current_of_type(&self, resource_type: &str) -> Vec<(&str, &Version)> {
         self.resources
             .get(resource_type)
-            .map(|by_id| {
-                by_id
-                    .values()
-                    .filter_map(|vs| vs.last().and_then(|v| v.json.as_ref()))
-                    .map(|j| self.parsed.parse(j))
-                    .collect()
+            .into_iter()
+            .flatten()
+            .filter_map(|(id, versions)| {
+                Some((id.as_str(), versions.last().filter(|v| v.json.is_some())?))
             })
-            .unwrap_or_default()
+            .collect()
     }
 
-    /// Current resources of a type in patient `patient_id`'s compartment, in id order.
-    pub fn in_patient_compartment(&self, resource_type: &str, patient_id: &str) -> Vec<Arc<Value>> {
+    /// The current versions of a type in patient `patient_id`'s compartment, in id order.
+    pub fn current_in_patient_compartment(
+        &self,
+        resource_type: &str,
+        patient_id: &str,
+    ) -> Vec<(&str, &Version)> {
         let key = (resource_type.to_string(), patient_id.to_string());
         self.by_patient
             .get(&key)
-            .map(|ids| {
-                ids.iter()
-                    .filter_map(|id| self.get(resource_type, id))
-                    .collect()
+            .into_iter()
+            .flatten()
+            .filter_map(|id| {
+                let version = self
+                    .versions(resource_type, id)?
+                    .last()
+                    .filter(|v| v.json.is_some())?;
+                Some((id.as_str(), version))
             })
-            .unwrap_or_default()
+            .collect()
+    }
+
+    /// Every current resource of a type, parsed (through the cache), in id order.
+    pub fn all_of_type(&self, resource_type: &str) -> Vec<Arc<Value>> {
+        self.parse_all(self.current_of_type(resource_type))
+    }
+
+    /// Current resources of a type in patient `patient_id`'s compartment, parsed, in id order.
+    pub fn in_patient_compartment(&self, resource_type: &str, patient_id: &str) -> Vec<Arc<Value>> {
+        self.parse_all(self.current_in_patient_compartment(resource_type, patient_id))
+    }
+
+    fn parse_all(&self, versions: Vec<(&str, &Version)>) -> Vec<Arc<Value>> {
+        versions
+            .into_iter()
+            .filter_map(|(_, v)| v.json.as_ref())
+            .map(|j| self.parsed.parse(j))
+            .collect()
     }
 
     /// Writes `resource` as a new version stamped `last_updated`, keeping its `id`.
@@ -317,6 +342,29 @@ fn compartment_patients(resource: &Value) -> Vec<String> {
         }
     }
     ids
+}
+
+/// The search engine reads the store directly; the compartment index is its fast path.
+impl crate::search::ResourceSource for Store {
+    fn get(&self, resource_type: &str, id: &str) -> Option<Arc<Value>> {
+        Store::get(self, resource_type, id)
+    }
+
+    fn all_of_type(&self, resource_type: &str) -> Vec<Arc<Value>> {
+        Store::all_of_type(self, resource_type)
+    }
+
+    fn in_patient_compartment(
+        &self,
+        resource_type: &str,
+        patient_id: &str,
+    ) -> Option<Vec<Arc<Value>>> {
+        Some(Store::in_patient_compartment(
+            self,
+            resource_type,
+            patient_id,
+        ))
+    }
 }
 
 fn type_and_id(resource: &Value) -> (String, String) {

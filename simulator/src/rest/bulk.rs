@@ -19,7 +19,8 @@ use super::{Ctx, ExportLevel, paging, types};
 use crate::clock::fhir_instant;
 use crate::outcome::{FhirError, IssueType, operation_outcome};
 use crate::request::{SimRequest, SimResponse};
-use crate::store::Store;
+use crate::store::{Lookup, Store, Version};
+use crate::stored::StoredJson;
 
 /// Jobs kept per environment; the oldest finished one makes room for a new one.
 const MAX_JOBS: usize = 20;
@@ -158,13 +159,10 @@ impl Filter {
                 .is_none_or(|ts| ts.iter().any(|t| t == resource_type))
     }
 
-    /// Whether `resource` was last updated at or after `_since`.
-    fn is_recent(&self, resource: &Value) -> bool {
+    /// Whether a version written at `last_updated` is at or after `_since`.
+    fn is_recent(&self, last_updated: &str) -> bool {
         self.since.is_none_or(|since| {
-            resource["meta"]["lastUpdated"]
-                .as_str()
-                .and_then(|t| OffsetDateTime::parse(t, &Rfc3339).ok())
-                .is_some_and(|t| t >= since)
+            OffsetDateTime::parse(last_updated, &Rfc3339).is_ok_and(|t| t >= since)
         })
     }
 }
@@ -221,27 +219,25 @@ fn parse_types(values: &[&str]) -> Result<Vec<String>, FhirError> {
 }
 
 /// The exported resources: type → id → resource (both sorted).
-type Snapshot = BTreeMap<String, BTreeMap<String, Arc<Value>>>;
+type Snapshot = BTreeMap<String, BTreeMap<String, StoredJson>>;
 
-/// Gathers what `level` exports from `store`, filtered.
+/// Gathers what `level` exports from `store`, filtered. It works on the stored text and the
+/// versions' `lastUpdated`: nothing is parsed but a Group's member list.
 fn snapshot(store: &Store, level: &ExportLevel, filter: &Filter) -> Result<Snapshot, FhirError> {
     let mut out = Snapshot::new();
     match level {
         ExportLevel::System => {
-            for t in store.types() {
-                if filter.wants_type(t) {
-                    store
-                        .all_of_type(t)
-                        .into_iter()
-                        .for_each(|r| add(&mut out, filter, r));
+            for t in store.types().into_iter().filter(|t| filter.wants_type(t)) {
+                for (id, version) in store.current_of_type(t) {
+                    add(&mut out, filter, t, id, version);
                 }
             }
         }
         ExportLevel::Patient => {
             let ids: Vec<String> = store
-                .all_of_type("Patient")
-                .iter()
-                .filter_map(|p| p["id"].as_str().map(str::to_string))
+                .current_of_type("Patient")
+                .into_iter()
+                .map(|(id, _)| id.to_string())
                 .collect();
             add_compartments(store, &ids, filter, &mut out);
         }
@@ -277,36 +273,32 @@ fn add_compartments(store: &Store, patient_ids: &[String], filter: &Filter, out:
         .filter(|t| filter.wants_type(t))
         .collect();
     for patient_id in patient_ids {
-        let Some(patient) = store.get("Patient", patient_id) else {
+        let Lookup::Found(patient) = store.current("Patient", patient_id) else {
             continue;
         };
-        if filter.wants_type("Patient") {
-            add(out, filter, patient);
-        }
+        add(out, filter, "Patient", patient_id, &patient);
         for t in &wanted {
-            for resource in store.in_patient_compartment(t, patient_id) {
-                add(out, filter, resource);
+            for (id, version) in store.current_in_patient_compartment(t, patient_id) {
+                add(out, filter, t, id, version);
             }
         }
     }
 }
 
-fn add(out: &mut Snapshot, filter: &Filter, resource: Arc<Value>) {
-    let (Some(t), Some(id)) = (resource["resourceType"].as_str(), resource["id"].as_str()) else {
-        return;
-    };
-    if !filter.wants_type(t) || !filter.is_recent(&resource) {
-        return;
+fn add(out: &mut Snapshot, filter: &Filter, resource_type: &str, id: &str, version: &Version) {
+    let Some(json) = &version.json else { return };
+    if filter.wants_type(resource_type) && filter.is_recent(&version.last_updated) {
+        out.entry(resource_type.to_string())
+            .or_default()
+            .insert(id.to_string(), json.clone());
     }
-    let (t, id) = (t.to_string(), id.to_string());
-    out.entry(t).or_default().insert(id, resource);
 }
 
 /// One file per type, or several of at most `per_file` resources, in type order.
 fn output_files(snapshot: &Snapshot, per_file: usize) -> Vec<OutputFile> {
     let mut files = Vec::new();
     for (resource_type, by_id) in snapshot {
-        let resources: Vec<&Arc<Value>> = by_id.values().collect();
+        let resources: Vec<&StoredJson> = by_id.values().collect();
         for (i, chunk) in resources.chunks(per_file.max(1)).enumerate() {
             files.push(OutputFile {
                 resource_type: resource_type.clone(),
@@ -319,14 +311,12 @@ fn output_files(snapshot: &Snapshot, per_file: usize) -> Vec<OutputFile> {
     files
 }
 
-/// One resource per line, each line ending with `\n`.
-fn ndjson(resources: &[&Arc<Value>]) -> Vec<u8> {
-    let mut out = Vec::new();
+/// One resource per line (its stored compact JSON), each line ending with `\n`.
+fn ndjson(resources: &[&StoredJson]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(resources.iter().map(|r| r.text().len() + 1).sum());
     for resource in resources {
-        if let Ok(line) = serde_json::to_vec(resource.as_ref()) {
-            out.extend_from_slice(&line);
-            out.push(b'\n');
-        }
+        out.extend_from_slice(resource.text().as_bytes());
+        out.push(b'\n');
     }
     out
 }
@@ -611,13 +601,13 @@ mod tests {
         let mut snapshot = Snapshot::new();
         for i in 0..5 {
             let id = format!("o{i}");
-            let resource = Arc::new(json!({"resourceType": "Observation", "id": id}));
+            let resource = StoredJson::new(&json!({"resourceType": "Observation", "id": id}));
             snapshot
                 .entry("Observation".into())
                 .or_default()
                 .insert(id, resource);
         }
-        let patient = Arc::new(json!({"resourceType": "Patient", "id": "p"}));
+        let patient = StoredJson::new(&json!({"resourceType": "Patient", "id": "p"}));
         snapshot
             .entry("Patient".into())
             .or_default()

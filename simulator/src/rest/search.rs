@@ -15,31 +15,8 @@ use super::Ctx;
 use super::paging::{DEFAULT_COUNT, MAX_COUNT, Page, since};
 use crate::outcome::{FhirError, IssueType};
 use crate::request::{SimResponse, parse_query};
-use crate::search::{
-    self, ParsedSearch, ResourceSource, SearchError, SearchQuery, SummaryMode, TotalMode,
-};
+use crate::search::{self, ParsedSearch, SearchError, SearchQuery, SummaryMode, TotalMode};
 use crate::store::Store;
-
-/// The store as the search engine reads it.
-pub(crate) struct StoreSource<'a>(pub(crate) &'a Store);
-
-impl ResourceSource for StoreSource<'_> {
-    fn get(&self, resource_type: &str, id: &str) -> Option<Arc<Value>> {
-        self.0.get(resource_type, id)
-    }
-
-    fn all_of_type(&self, resource_type: &str) -> Vec<Arc<Value>> {
-        self.0.all_of_type(resource_type)
-    }
-
-    fn in_patient_compartment(
-        &self,
-        resource_type: &str,
-        patient_id: &str,
-    ) -> Option<Vec<Arc<Value>>> {
-        Some(self.0.in_patient_compartment(resource_type, patient_id))
-    }
-}
 
 fn search_error(e: SearchError) -> FhirError {
     match e {
@@ -90,8 +67,8 @@ pub(crate) fn search(
     let strict = ctx.req.prefers("handling=strict");
     let parsed = SearchQuery::parse(resource_type, &params, strict).map_err(search_error)?;
     let store = ctx.env.read();
-    let source = StoreSource(&store);
-    let mut matches = search::search(&parsed, &source).map_err(search_error)?;
+    let source: &Store = &store;
+    let mut matches = search::search(&parsed, source).map_err(search_error)?;
     let path = match compartment {
         Some(patient_id) => {
             if store.get("Patient", patient_id).is_none() {
@@ -109,7 +86,7 @@ pub(crate) fn search(
         }
         None => format!("{}/{resource_type}", ctx.base_url()),
     };
-    let included = search::included(&parsed, page(&parsed, &matches), &source);
+    let included = search::included(&parsed, page(&parsed, &matches), source);
     let bundle = searchset(ctx, &store, &parsed, &matches, &included, &path);
     Ok(ctx.respond(200, &bundle))
 }
@@ -178,6 +155,7 @@ fn searchset<'a>(
     let total = matches.len();
     let range = parsed.page_range(total, DEFAULT_COUNT, MAX_COUNT);
     let count = parsed.count.unwrap_or(DEFAULT_COUNT).min(MAX_COUNT);
+    let base = ctx.base_url();
     let link = |relation: &str, query: String| {
         let url = if query.is_empty() {
             path.to_string()
@@ -201,12 +179,12 @@ fn searchset<'a>(
         entries.extend(
             matches[range]
                 .iter()
-                .map(|r| entry(ctx, store, parsed, r, "match")),
+                .map(|r| entry(&base, store, parsed, r, "match")),
         );
         entries.extend(
             included
                 .iter()
-                .map(|r| entry(ctx, store, parsed, r, "include")),
+                .map(|r| entry(&base, store, parsed, r, "include")),
         );
     }
     let total = (parsed.total != Some(TotalMode::None)).then_some(total);
@@ -222,7 +200,7 @@ fn page<'a>(parsed: &ParsedSearch, matches: &'a [Arc<Value>]) -> &'a [Arc<Value>
 }
 
 fn entry<'a>(
-    ctx: &Ctx<'_>,
+    base: &str,
     store: &'a Store,
     parsed: &ParsedSearch,
     resource: &'a Value,
@@ -230,7 +208,7 @@ fn entry<'a>(
 ) -> Entry<'a> {
     let resource_type = resource["resourceType"].as_str().unwrap_or_default();
     let id = resource["id"].as_str().unwrap_or_default();
-    let full_url = format!("{}/{resource_type}/{id}", ctx.base_url());
+    let full_url = format!("{base}/{resource_type}/{id}");
     let resource = match shape(resource, parsed) {
         Cow::Borrowed(unshaped) => stored_or_tree(store, unshaped),
         shaped => EntryResource::Tree(shaped),
@@ -327,11 +305,12 @@ pub(crate) fn everything(ctx: &Ctx<'_>, patient_id: &str) -> Result<SimResponse,
         type_ok && since_ok
     });
     let total = members.len();
+    let base = ctx.base_url();
     let entries: Vec<Entry<'_>> = page
         .slice(&members)
         .iter()
         .map(|r| Entry {
-            full_url: format!("{}/{}", ctx.base_url(), key(r)),
+            full_url: format!("{base}/{}", key(r)),
             resource: stored_or_tree(&store, r),
             search: SearchMode { mode: "match" },
         })
