@@ -4,6 +4,7 @@
 //! exit codes: 0 success, 1 ran and found problems, 2 bad usage or could not run. No domain
 //! logic lives here.
 
+mod audit;
 mod generate;
 mod serve;
 
@@ -30,6 +31,8 @@ enum Command {
     Generate(generate::GenerateArgs),
     /// Run the simulated EHR: a FHIR R4 server over synthetic patients.
     Serve(serve::ServeArgs),
+    /// Check the audit log written by `serve`.
+    Audit(audit::AuditArgs),
 }
 
 /// Logs go to stderr at the level named by `FHIRDRILL_LOG` (error, warn, info, debug, trace;
@@ -54,11 +57,12 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging();
     let result = match cli.command {
-        Command::Generate(args) => generate::run(args),
-        Command::Serve(args) => serve::run(args),
+        Command::Generate(args) => generate::run(args).map(|()| ExitCode::SUCCESS),
+        Command::Serve(args) => serve::run(args).map(|()| ExitCode::SUCCESS),
+        Command::Audit(args) => audit::run(args),
     };
     match result {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(err) => {
             eprintln!("error: {err:#}");
             ExitCode::from(EXIT_COULD_NOT_RUN)

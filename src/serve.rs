@@ -8,9 +8,14 @@ use std::time::Instant;
 
 use anyhow::Context;
 use clap::Args;
+use fhirdrill_simulator::audit::{AuditLog, FsyncPolicy};
 use fhirdrill_simulator::behaviour::Behaviour;
 use fhirdrill_simulator::config::{Overrides, SimConfig};
-use fhirdrill_simulator::environment::Environment;
+use fhirdrill_simulator::environment;
+use fhirdrill_simulator::smart::registry::{
+    BACKEND_ES384, BACKEND_RS384, DEMO_CONFIDENTIAL, DEMO_PUBLIC,
+};
+use fhirdrill_simulator::trail::Trail;
 use fhirdrill_simulator::{Simulator, clock, loader, server};
 
 /// Arguments of `fhirdrill serve`.
@@ -29,10 +34,21 @@ pub(crate) struct ServeArgs {
     /// instead of generating it.
     #[arg(long, value_name = "DIR", conflicts_with_all = ["patients", "seed"])]
     data: Option<PathBuf>,
-    /// A TOML configuration file (environments, limits, rate limit, faults); flags override it.
+    /// A TOML configuration file (environments, clients, users, limits, rate limit, faults);
+    /// flags override it.
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
+    /// The admin token guarding /_sim/ (also a full-access bearer token on FHIR APIs). Else
+    /// FHIRDRILL_ADMIN_TOKEN, else the config file, else a random one, printed.
+    #[arg(long, value_name = "TOKEN")]
+    admin_token: Option<String>,
+    /// Where the audit log and keys are kept (default: a new temporary folder, printed).
+    #[arg(long, value_name = "DIR")]
+    state_dir: Option<PathBuf>,
 }
+
+/// The environment variable that may hold the admin token.
+const ADMIN_TOKEN_VAR: &str = "FHIRDRILL_ADMIN_TOKEN";
 
 /// Runs `fhirdrill serve`.
 pub(crate) fn run(args: ServeArgs) -> anyhow::Result<()> {
@@ -42,7 +58,20 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<()> {
         seed: args.seed,
         data: args.data,
     };
-    let config = SimConfig::load(args.config.as_deref(), &overrides)?;
+    let mut config = SimConfig::load(args.config.as_deref(), &overrides)?;
+    let from_env = std::env::var(ADMIN_TOKEN_VAR)
+        .ok()
+        .filter(|t| !t.is_empty());
+    if let Some(token) = args.admin_token.or(from_env) {
+        anyhow::ensure!(
+            token.len() >= 16,
+            "the admin token must be at least 16 characters (from --admin-token or {ADMIN_TOKEN_VAR})"
+        );
+        config.admin_token = Some(token);
+    }
+    if let Some(dir) = args.state_dir {
+        config.state_dir = Some(dir);
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -50,14 +79,35 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<()> {
     runtime.block_on(serve(config))
 }
 
+/// The state folder: the configured one, or a new temporary one.
+fn state_dir(configured: Option<PathBuf>) -> anyhow::Result<PathBuf> {
+    let dir = match configured {
+        Some(dir) => dir,
+        None => std::env::temp_dir().join(format!(
+            "fhirdrill-{}-{}",
+            std::process::id(),
+            time::OffsetDateTime::now_utc().unix_timestamp()
+        )),
+    };
+    std::fs::create_dir_all(&dir)
+        .with_context(|| format!("cannot create the state folder {}", dir.display()))?;
+    Ok(dir)
+}
+
 async fn serve(config: SimConfig) -> anyhow::Result<()> {
     let started = Instant::now();
     let loaded_at = clock::fhir_instant(time::OffsetDateTime::now_utc());
+    let state = state_dir(config.state_dir.clone())?;
+    let audit = AuditLog::open(&state.join("audit"), FsyncPolicy::default())
+        .context("cannot open the audit log (pass another --state-dir to start a new one)")?;
     let mut environments = Vec::new();
     for env in &config.environments {
         let store = loader::load_environment(env, &loaded_at)
             .with_context(|| format!("cannot load environment {:?}", env.name))?;
-        environments.push(Environment::new(&env.name, store));
+        let key_dir = state.join("keys").join(&env.name);
+        let environment = environment::from_config(env, store, Some(&key_dir))
+            .map_err(|e| anyhow::anyhow!("environment {:?}: {e}", env.name))?;
+        environments.push(environment);
     }
     let listener = server::bind(config.listen).await?;
     let address = listener
@@ -65,7 +115,13 @@ async fn serve(config: SimConfig) -> anyhow::Result<()> {
         .context("cannot read the bound address")?;
     let public_url = format!("http://{address}");
     let behaviour = Behaviour::new(config.rate_limit, config.faults.clone(), 0);
-    let sim = Arc::new(Simulator::new(environments, &public_url, behaviour));
+    let mut sim =
+        Simulator::new(environments, &public_url, behaviour).with_trail(Trail::with_file(audit));
+    if let Some(token) = &config.admin_token {
+        sim = sim.with_admin_token(token);
+    }
+    let sim = Arc::new(sim);
+    let shutdown = server::shutdown_signal();
     println!(
         "fhirdrill simulator listening on {public_url} (ready in {:.1} s)",
         started.elapsed().as_secs_f64()
@@ -85,12 +141,70 @@ async fn serve(config: SimConfig) -> anyhow::Result<()> {
         );
     }
     println!("health:  {public_url}/_sim/health    reset: POST {public_url}/_sim/reset");
+    print_access(&sim, &public_url, config.admin_token.is_some(), &state);
     println!("Ctrl-C stops the server.");
     let limits = server::Limits {
         max_body_bytes: config.max_body_bytes,
         ..server::Limits::default()
     };
-    server::serve(listener, sim, limits, server::shutdown_signal()).await?;
+    server::serve(listener, Arc::clone(&sim), limits, shutdown).await?;
+    if let Some(log) = sim.trail().file() {
+        log.close().context("cannot close the audit log")?;
+        let (entries, head) = log.head();
+        println!(
+            "audit log: {entries} entries, head {head} ({})",
+            log.path().display()
+        );
+    }
     println!("stopped");
     Ok(())
+}
+
+/// Prints how to get in: the admin token, the test users and the built-in clients (test-only
+/// credentials, as `/_sim/registrations` also lists them).
+fn print_access(
+    sim: &Simulator,
+    public_url: &str,
+    configured_token: bool,
+    state: &std::path::Path,
+) {
+    if configured_token {
+        println!("admin:   token as configured (Authorization: Bearer <token> on /_sim/…)");
+    } else {
+        println!(
+            "admin:   token {} (Authorization: Bearer <token> on /_sim/…)",
+            sim.admin_token()
+        );
+    }
+    println!("state:   {} (audit log, keys)", state.display());
+    println!(
+        "launch:  {public_url}/_sim/launcher    registrations: GET {public_url}/_sim/registrations"
+    );
+    let Some(env) = sim.environments().first() else {
+        return;
+    };
+    let registrations = env.auth().registrations();
+    println!(
+        "smart:   {public_url}{}/.well-known/smart-configuration",
+        env.base_path()
+    );
+    for user in registrations.users() {
+        println!(
+            "user:    {:<12} password {}  ({} {})",
+            user.username,
+            user.password,
+            user.role.name(),
+            user.fhir_user
+        );
+    }
+    for id in [DEMO_PUBLIC, DEMO_CONFIDENTIAL, BACKEND_RS384, BACKEND_ES384] {
+        if let Some(client) = registrations.client(id) {
+            println!("client:  {:<28} {}", client.client_id, client.kind.name());
+        }
+    }
+    if registrations.client(DEMO_PUBLIC).is_some() {
+        println!(
+            "         (secrets and private keys of the test clients: GET /_sim/registrations)"
+        );
+    }
 }

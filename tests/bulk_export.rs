@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use crate::server::Server;
 
 fn client() -> Client {
-    Client::builder().build().expect("http client")
+    crate::server::admin_client()
 }
 
 fn send(request: RequestBuilder) -> Response {
@@ -111,7 +111,7 @@ fn system_export_holds_every_resource() {
     ));
     let (saw_progress, manifest) = wait_for_manifest(&status_url);
     assert!(saw_progress, "the first poll reports progress with 202");
-    assert_eq!(manifest["requiresAccessToken"], false);
+    assert_eq!(manifest["requiresAccessToken"], true);
     assert_eq!(manifest["error"], json!([]));
     let request = manifest["request"].as_str().unwrap_or_default();
     assert!(

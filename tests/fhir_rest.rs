@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 use crate::server::Server;
 
 fn client() -> Client {
-    Client::builder().build().expect("http client")
+    crate::server::admin_client()
 }
 
 fn body(response: Response) -> Value {

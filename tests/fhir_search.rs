@@ -4,13 +4,16 @@
 use std::collections::HashSet;
 
 use reqwest::StatusCode;
-use reqwest::blocking::{Client, Response};
+use reqwest::blocking::Response;
 use serde_json::Value;
 
 use crate::server::Server;
 
 fn get(url: &str) -> Response {
-    Client::new().get(url).send().expect("request sent")
+    crate::server::admin_client()
+        .get(url)
+        .send()
+        .expect("request sent")
 }
 
 fn json(url: &str) -> Value {
@@ -90,7 +93,7 @@ fn unknown_parameters_are_ignored_unless_handling_is_strict() {
         self_link.contains("gender=") && !self_link.contains("flavour"),
         "{self_link}"
     );
-    let strict = Client::new()
+    let strict = crate::server::admin_client()
         .get(&url)
         .header("prefer", "handling=strict")
         .send()
@@ -126,7 +129,7 @@ fn us_core_searches_summary_and_includes() {
     let direct = json(&format!("{base}/Observation?patient={pid}&_count=1000"));
     assert!(ids(&chained, "match").len() >= ids(&direct, "match").len());
 
-    let posted = Client::new()
+    let posted = crate::server::admin_client()
         .post(format!("{base}/Condition/_search"))
         .header("content-type", "application/x-www-form-urlencoded")
         .body(format!("patient={pid}&clinical-status=active"))
@@ -207,10 +210,27 @@ fn everything_holds_the_patient_and_nothing_of_other_patients() {
 fn capability_statement_tells_what_is_served() {
     let server = Server::start(&["--patients", "1"]);
     let capability = json(&format!("{}/metadata", server.fhir()));
+    let issuer = format!("{}/sandbox/auth", server.url);
+    let text = capability.to_string().replace(&issuer, "[issuer]");
+    let capability: Value = serde_json::from_str(&text).expect("json");
     insta::assert_json_snapshot!(capability, {
         ".url" => "[base]/metadata",
         ".implementation.url" => "[base]",
     });
+}
+
+#[test]
+fn smart_configuration_lists_endpoints_and_true_capabilities() {
+    let server = Server::start(&["--patients", "1"]);
+    let url = format!("{}/.well-known/smart-configuration", server.fhir());
+    let response = reqwest::blocking::get(&url).expect("sent");
+    assert_eq!(response.status(), StatusCode::OK, "public, no token");
+    let text = response
+        .text()
+        .expect("body")
+        .replace(&format!("{}/sandbox/auth", server.url), "[issuer]");
+    let configuration: Value = serde_json::from_str(&text).expect("json");
+    insta::assert_json_snapshot!(configuration);
 }
 
 fn config_file(dir: &std::path::Path, text: &str) -> String {

@@ -4,12 +4,32 @@ use std::io::{BufRead, BufReader, Read};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 
+/// The admin token every test server is started with.
+pub(crate) const ADMIN_TOKEN: &str = "test-admin-token-for-fhirdrill-tests";
+
+/// An HTTP client that sends the admin token: full access, as the harness reads ground truth.
+pub(crate) fn admin_client() -> reqwest::blocking::Client {
+    let mut headers = reqwest::header::HeaderMap::new();
+    let value = format!("Bearer {ADMIN_TOKEN}");
+    headers.insert(
+        reqwest::header::AUTHORIZATION,
+        reqwest::header::HeaderValue::from_str(&value).expect("a header value"),
+    );
+    reqwest::blocking::Client::builder()
+        .default_headers(headers)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("http client")
+}
+
 /// A simulator process and its base URL.
 pub(crate) struct Server {
     child: Child,
     stdout: Arc<Mutex<Vec<String>>>,
     /// `http://127.0.0.1:<port>`.
     pub(crate) url: String,
+    /// The state folder (audit log, keys), removed on drop.
+    pub(crate) state: tempfile::TempDir,
 }
 
 impl Server {
@@ -20,8 +40,18 @@ impl Server {
 
     /// Like [`Server::start`], with extra environment variables.
     pub(crate) fn start_with_env(args: &[&str], env: &[(&str, &str)]) -> Self {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_fhirdrill"))
-            .args(["serve", "--listen", "127.0.0.1:0"])
+        let state = tempfile::tempdir().expect("a state folder");
+        let mut command = Command::new(env!("CARGO_BIN_EXE_fhirdrill"));
+        command.args(["serve", "--listen", "127.0.0.1:0"]);
+        if !args.contains(&"--admin-token")
+            && !env.iter().any(|(k, _)| *k == "FHIRDRILL_ADMIN_TOKEN")
+        {
+            command.args(["--admin-token", ADMIN_TOKEN]);
+        }
+        if !args.contains(&"--state-dir") {
+            command.arg("--state-dir").arg(state.path());
+        }
+        let mut child = command
             .envs(env.iter().copied())
             .args(args)
             .stdout(Stdio::piped())
@@ -59,7 +89,12 @@ impl Server {
                 sink.lock().expect("stdout lines").push(line);
             }
         });
-        Self { child, stdout, url }
+        Self {
+            child,
+            stdout,
+            url,
+            state,
+        }
     }
 
     /// The FHIR base URL of the default environment.
@@ -78,6 +113,13 @@ impl Server {
         }
         let stdout = self.stdout.lock().expect("stdout lines").join("\n");
         format!("{stdout}\n{stderr}")
+    }
+
+    /// Stops the server with Ctrl-C; returns its output and its state folder (kept).
+    pub(crate) fn stop_keeping_state(mut self) -> (String, tempfile::TempDir) {
+        let placeholder = tempfile::tempdir().expect("a folder");
+        let state = std::mem::replace(&mut self.state, placeholder);
+        (self.stop_and_collect_output(), state)
     }
 
     /// Sends SIGINT (Ctrl-C) and returns the exit code.

@@ -26,6 +26,9 @@ fn benches(c: &mut Criterion) {
             patients: 300,
             seed: 1,
         },
+        clients: Vec::new(),
+        users: Vec::new(),
+        tokens: fhirdrill_simulator::smart::authority::TokenSettings::default(),
     };
     let store = load_environment(&config, "2026-01-01T00:00:00Z").expect("generated store");
     let patient = store.all_of_type("Patient")[0]["id"]

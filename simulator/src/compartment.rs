@@ -71,6 +71,28 @@ pub fn patient_id_of_reference(reference: &str) -> Option<&str> {
     (clean && !id.is_empty() && !id.contains('/')).then_some(id)
 }
 
+/// Every `reference` string anywhere in a resource (relative, absolute or contained).
+pub fn references_in(value: &Value) -> Vec<String> {
+    let mut out = Vec::new();
+    collect_all_references(value, &mut out);
+    out
+}
+
+fn collect_all_references(value: &Value, out: &mut Vec<String>) {
+    match value {
+        Value::Object(map) => {
+            for (k, v) in map {
+                match (k.as_str(), v) {
+                    ("reference", Value::String(r)) => out.push(r.clone()),
+                    _ => collect_all_references(v, out),
+                }
+            }
+        }
+        Value::Array(items) => items.iter().for_each(|v| collect_all_references(v, out)),
+        _ => {}
+    }
+}
+
 /// Every `reference` string found at `path` (arrays traversed implicitly).
 fn collect_at<'a>(value: &'a Value, path: &[&str], out: &mut Vec<&'a str>) {
     match value {

@@ -5,11 +5,31 @@
 //! listen = "127.0.0.1:8080"          # loopback by default; port 0 picks a free port
 //! max_body_bytes = 10485760         # larger request bodies get 413
 //!
+//! # admin_token = "…"                # else FHIRDRILL_ADMIN_TOKEN, else random (printed)
+//! # state_dir = "state"              # audit log and keys; else a new temporary folder
+//!
 //! [[environments]]                   # default: one environment, "sandbox"
 //! name = "sandbox"                   # FHIR base: http://<listen>/sandbox/fhir
 //! patients = 100                     # generated in-process…
 //! seed = 1
 //! # data = "synthetic"               # …or loaded from a folder of NDJSON or bundles
+//! access_token_lifetime = 3600       # seconds
+//! rotate_refresh_tokens = true
+//!
+//! [[environments.clients]]           # none: built-in test clients (printed at start)
+//! client_id = "my-app"
+//! kind = "public"                    # or confidential-symmetric (secret = "…"),
+//!                                    # confidential-asymmetric (jwks = '{"keys":[…]}' or jwks_uri)
+//! redirect_uris = ["http://localhost:3000/callback"]
+//! launch_url = "http://localhost:3000/launch"
+//! scopes = "launch launch/patient openid fhirUser offline_access patient/*.rs"
+//! # group = "Group/abc"              # bounds system/ access to the Group's patients
+//! # key_issued = "2026-01-15"
+//!
+//! [[environments.users]]             # none: built-in test users (printed at start)
+//! username = "dr-jones"
+//! password = "…"
+//! fhir_user = "Practitioner/<id>"    # or Patient/<id>
 //!
 //! [rate_limit]                       # off unless present
 //! requests_per_second = 20
@@ -29,6 +49,8 @@ use serde::Deserialize;
 
 use crate::behaviour::{FaultRule, RateLimit};
 use crate::environment::is_valid_name;
+use crate::smart::authority::TokenSettings;
+use crate::smart::registry::{ClientConfig, UserConfig};
 
 /// The default listen address: loopback only.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
@@ -50,17 +72,27 @@ pub enum DataSource {
 }
 
 /// One environment's settings.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct EnvironmentConfig {
     /// Name (and first path segment of the FHIR base).
     pub name: String,
     /// Its data.
     pub data: DataSource,
+    /// Its registered clients (none: built-in test clients).
+    pub clients: Vec<ClientConfig>,
+    /// Its users (none: built-in test users).
+    pub users: Vec<UserConfig>,
+    /// Token lifetimes and rotation.
+    pub tokens: TokenSettings,
 }
 
 /// The whole simulator configuration.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct SimConfig {
+    /// The admin token, if configured (the CLI also reads `--admin-token` and the environment).
+    pub admin_token: Option<String>,
+    /// Where the audit log and keys live, if configured.
+    pub state_dir: Option<PathBuf>,
     /// The HTTP listen address.
     pub listen: SocketAddr,
     /// The request body limit in bytes.
@@ -101,6 +133,8 @@ pub enum ConfigError {
 #[serde(deny_unknown_fields)]
 struct FileConfig {
     listen: Option<String>,
+    admin_token: Option<String>,
+    state_dir: Option<PathBuf>,
     max_body_bytes: Option<usize>,
     #[serde(default)]
     environments: Vec<FileEnvironment>,
@@ -116,6 +150,12 @@ struct FileEnvironment {
     patients: Option<u64>,
     seed: Option<u64>,
     data: Option<PathBuf>,
+    access_token_lifetime: Option<i64>,
+    rotate_refresh_tokens: Option<bool>,
+    #[serde(default)]
+    clients: Vec<ClientConfig>,
+    #[serde(default)]
+    users: Vec<UserConfig>,
 }
 
 /// Command-line settings that override the file (they apply to the first environment).
@@ -174,6 +214,10 @@ impl SimConfig {
                 patients: None,
                 seed: None,
                 data: None,
+                access_token_lifetime: None,
+                rotate_refresh_tokens: None,
+                clients: Vec::new(),
+                users: Vec::new(),
             }]
         } else {
             file.environments
@@ -221,9 +265,27 @@ impl SimConfig {
                     env.name
                 )));
             }
+            let defaults = TokenSettings::default();
+            let lifetime = env
+                .access_token_lifetime
+                .unwrap_or(defaults.access_lifetime_seconds);
+            if !(30..=86_400).contains(&lifetime) {
+                return Err(ConfigError::Invalid(format!(
+                    "environment {:?}: access_token_lifetime must be 30 to 86400 seconds",
+                    env.name
+                )));
+            }
             environments.push(EnvironmentConfig {
                 name: env.name,
                 data,
+                clients: env.clients,
+                users: env.users,
+                tokens: TokenSettings {
+                    access_lifetime_seconds: lifetime,
+                    rotate_refresh_tokens: env
+                        .rotate_refresh_tokens
+                        .unwrap_or(defaults.rotate_refresh_tokens),
+                },
             });
         }
         if let Some(limit) = file.rate_limit
@@ -245,7 +307,14 @@ impl SimConfig {
                 )));
             }
         }
+        if file.admin_token.as_ref().is_some_and(|t| t.len() < 16) {
+            return Err(ConfigError::Invalid(
+                "admin_token must be at least 16 characters".into(),
+            ));
+        }
         Ok(Self {
+            admin_token: file.admin_token,
+            state_dir: file.state_dir.map(|d| base.join(d)),
             listen,
             max_body_bytes: file.max_body_bytes.unwrap_or(DEFAULT_MAX_BODY_BYTES),
             environments,
@@ -268,16 +337,17 @@ mod tests {
     fn defaults_are_one_loopback_sandbox_of_100_patients() {
         let c = parse("", &Overrides::default()).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(c.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(c.environments.len(), 1);
+        assert_eq!(c.environments[0].name, "sandbox");
         assert_eq!(
-            c.environments,
-            vec![EnvironmentConfig {
-                name: "sandbox".into(),
-                data: DataSource::Generated {
-                    patients: 100,
-                    seed: 1
-                }
-            }]
+            c.environments[0].data,
+            DataSource::Generated {
+                patients: 100,
+                seed: 1
+            }
         );
+        assert!(c.environments[0].clients.is_empty() && c.environments[0].users.is_empty());
+        assert_eq!(c.environments[0].tokens, TokenSettings::default());
     }
 
     #[test]
@@ -306,6 +376,30 @@ mod tests {
         assert_eq!(
             c.environments[0].data,
             DataSource::Folder(PathBuf::from("/cfg/d"))
+        );
+    }
+
+    #[test]
+    fn clients_users_and_token_settings_are_read() {
+        let text = "[[environments]]\nname = \"dev\"\naccess_token_lifetime = 570\nrotate_refresh_tokens = false\n\
+                    [[environments.clients]]\nclient_id = \"app\"\nkind = \"public\"\nredirect_uris = [\"https://app/cb\"]\nscopes = \"openid\"\n\
+                    [[environments.users]]\nusername = \"u\"\npassword = \"p\"\nfhir_user = \"Patient/1\"\n";
+        let c = parse(text, &Overrides::default()).unwrap_or_else(|e| panic!("{e}"));
+        let env = &c.environments[0];
+        assert_eq!(env.tokens.access_lifetime_seconds, 570);
+        assert!(!env.tokens.rotate_refresh_tokens);
+        assert_eq!(env.clients[0].client_id, "app");
+        assert_eq!(env.users[0].fhir_user, "Patient/1");
+        assert!(
+            parse(
+                "[[environments]]\nname = \"x\"\naccess_token_lifetime = 5",
+                &Overrides::default()
+            )
+            .is_err()
+        );
+        assert!(
+            parse("[[environments]]\nname = \"x\"\n[[environments.clients]]\nclient_id = \"a\"\nkind = \"public\"\nbogus = 1", &Overrides::default())
+                .is_err_and(|e| e.contains("bogus"))
         );
     }
 

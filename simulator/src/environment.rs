@@ -4,6 +4,9 @@
 use std::sync::{Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use crate::rest::BulkJobs;
+use crate::smart::authority::{Authority, TokenSettings};
+use crate::smart::registry::Registrations;
+use crate::smart::tokens::TokenStore;
 use crate::store::Store;
 
 /// One simulated EHR environment.
@@ -13,6 +16,7 @@ pub struct Environment {
     store: RwLock<Store>,
     seed: Store,
     jobs: Mutex<BulkJobs>,
+    auth: Authority,
 }
 
 impl Environment {
@@ -23,7 +27,19 @@ impl Environment {
             store: RwLock::new(seed.clone()),
             seed,
             jobs: Mutex::new(BulkJobs::default()),
+            auth: Authority::new(Registrations::default(), TokenSettings::default(), None),
         }
+    }
+
+    /// The same environment with its authorization server (registrations, keys, settings).
+    pub fn with_authority(mut self, auth: Authority) -> Self {
+        self.auth = auth;
+        self
+    }
+
+    /// The environment's authorization server.
+    pub fn auth(&self) -> &Authority {
+        &self.auth
     }
 
     /// The environment's name (also the first segment of its FHIR base path).
@@ -58,18 +74,73 @@ impl Environment {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
+    /// The tokens this environment issued.
+    pub fn tokens(&self) -> &TokenStore {
+        self.auth.tokens()
+    }
+
+    /// Why a bearer token this environment never issued is refused, as precisely as can be
+    /// told without trusting it.
+    pub fn diagnose_unknown_token(&self, token: &str, _public_url: &str) -> String {
+        if token.split('.').count() != 3 {
+            return "the bearer token is not one this environment issued (not a JWT)".into();
+        }
+        "the bearer token is not one this environment issued (tokens are bound to the \
+         environment that issued them and do not survive a restart of the simulator)"
+            .into()
+    }
+
     /// Restores the seed state, discarding every change since start and every export job.
     pub fn reset(&self) {
         let mut store = self.write();
         *store = self.seed.clone();
         // Cleared under the write lock: a kick-off holds the read lock until its job is kept.
         self.jobs().clear();
+        self.auth.reset();
     }
 
     /// The number of resources in the seed state.
     pub fn seed_len(&self) -> usize {
         self.seed.len()
     }
+}
+
+/// An environment as configured: its data, its registrations (configured, or built-in test
+/// clients and users), its token settings; keys are kept under `key_dir` when given.
+pub fn from_config(
+    config: &crate::config::EnvironmentConfig,
+    store: Store,
+    key_dir: Option<&std::path::Path>,
+) -> Result<Environment, String> {
+    use crate::smart::registry;
+    let clients = if config.clients.is_empty() {
+        registry::default_clients(key_dir.map(|d| d.join("clients")).as_deref())
+            .map_err(|e| format!("cannot make the built-in test clients' keys: {e}"))?
+    } else {
+        config
+            .clients
+            .iter()
+            .map(registry::client_from_config)
+            .collect::<Result<_, _>>()
+            .map_err(|e| e.to_string())?
+    };
+    let users = if config.users.is_empty() {
+        registry::default_users(&store)
+    } else {
+        let panels = registry::practitioner_panels(&store);
+        config
+            .users
+            .iter()
+            .map(|u| registry::user_from_config(u, &store, &panels))
+            .collect::<Result<_, _>>()
+            .map_err(|e| e.to_string())?
+    };
+    let authority = Authority::new(
+        Registrations::new(clients, users),
+        config.tokens.clone(),
+        key_dir.map(|d| d.join("signing")),
+    );
+    Ok(Environment::new(&config.name, store).with_authority(authority))
 }
 
 /// Whether `name` can name an environment (it becomes a URL path segment).

@@ -189,6 +189,9 @@ mod tests {
                 patients: 3,
                 seed: 1,
             },
+            clients: Vec::new(),
+            users: Vec::new(),
+            tokens: crate::smart::authority::TokenSettings::default(),
         };
         let store = load_environment(&config, "2026-01-01T00:00:00Z").unwrap_or_default();
         assert_eq!(store.all_of_type("Patient").len(), 3);

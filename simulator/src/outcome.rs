@@ -27,6 +27,8 @@ pub enum IssueType {
     Exception,
     /// The request is not allowed.
     Forbidden,
+    /// Authentication is missing or failed.
+    Login,
     /// Information, not an error.
     Informational,
 }
@@ -45,6 +47,7 @@ impl IssueType {
             Self::Throttled => "throttled",
             Self::Exception => "exception",
             Self::Forbidden => "forbidden",
+            Self::Login => "login",
             Self::Informational => "informational",
         }
     }

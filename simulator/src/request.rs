@@ -42,9 +42,22 @@ impl SimRequest {
         }
     }
 
+    /// The same request with `Authorization: Bearer <token>`.
+    pub fn bearer(mut self, token: &str) -> Self {
+        if let Ok(value) = http::HeaderValue::from_str(&format!("Bearer {token}")) {
+            self.headers.insert(http::header::AUTHORIZATION, value);
+        }
+        self
+    }
+
     /// A header's value as text, if present and valid.
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// The media type of the body (`Content-Type` without parameters), or "" when absent.
+    pub fn media_type(&self) -> String {
+        media_type(self.header("content-type").unwrap_or(""))
     }
 
     /// The first value of a query parameter.
@@ -96,12 +109,7 @@ fn check_content_type(content_type: Option<&str>) -> Result<(), FhirError> {
             "missing Content-Type: send application/fhir+json",
         ));
     };
-    let media = ct
-        .split(';')
-        .next()
-        .unwrap_or("")
-        .trim()
-        .to_ascii_lowercase();
+    let media = media_type(ct);
     if media == "application/fhir+json" || media == "application/json" {
         Ok(())
     } else {
@@ -111,6 +119,16 @@ fn check_content_type(content_type: Option<&str>) -> Result<(), FhirError> {
             format!("unsupported Content-Type {media}: this server reads application/fhir+json"),
         ))
     }
+}
+
+/// The media type of a `Content-Type` value, lower-cased, without parameters.
+pub fn media_type(content_type: &str) -> String {
+    content_type
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase()
 }
 
 /// A response as plain data.

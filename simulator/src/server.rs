@@ -236,6 +236,7 @@ where
     };
     // Timed only when the access log is on: the clock read is not free at 50,000 requests/s.
     let started = tracing::enabled!(tracing::Level::DEBUG).then(Instant::now);
+    sim.prepare(&request).await;
     // A bug in one handler must not take the server down: it becomes a 500 OperationOutcome.
     let response = std::panic::catch_unwind(AssertUnwindSafe(|| sim.handle(&request)))
         .unwrap_or_else(|_| {
@@ -363,25 +364,36 @@ fn into_http(response: SimResponse) -> http::Response<Vec<u8>> {
     })
 }
 
-/// Resolves when the process receives Ctrl-C (or SIGTERM on Unix).
-pub async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
+/// A future that resolves when the process receives Ctrl-C (or SIGTERM on Unix). The signal
+/// handlers are installed when this is called, not when the future is first polled, so a
+/// signal that arrives while the server is still printing its banner is not lost. Call it
+/// inside the runtime.
+#[cfg(unix)]
+pub fn shutdown_signal() -> impl std::future::Future<Output = ()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let interrupt = signal(SignalKind::interrupt()).ok();
+    let terminate = signal(SignalKind::terminate()).ok();
+    async move {
+        let wait = |s: Option<tokio::signal::unix::Signal>| async move {
+            match s {
+                Some(mut s) => {
+                    s.recv().await;
+                }
+                None => std::future::pending::<()>().await,
             }
-            Err(_) => std::future::pending::<()>().await,
+        };
+        tokio::select! {
+            () = wait(interrupt) => {},
+            () = wait(terminate) => {},
         }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {},
-        () = terminate => {},
+    }
+}
+
+/// A future that resolves when the process receives Ctrl-C.
+#[cfg(not(unix))]
+pub fn shutdown_signal() -> impl std::future::Future<Output = ()> {
+    async {
+        let _ = tokio::signal::ctrl_c().await;
     }
 }
 

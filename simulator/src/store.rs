@@ -36,6 +36,9 @@ pub struct Version {
     pub last_updated: String,
     /// How it was written.
     pub kind: WriteKind,
+    /// The patients this version is about, for access decisions: its patient compartments,
+    /// plus any other patient it references (a deletion keeps the deleted version's).
+    pub patients: Arc<[String]>,
 }
 
 /// What a lookup found.
@@ -140,6 +143,12 @@ impl Store {
         self.versions(resource_type, id)?.last()?.json.as_ref()
     }
 
+    /// The patients the current (or, if deleted, the last) version of `resource_type/id` is
+    /// about: what access decisions are made on, without parsing the resource.
+    pub fn patients_of(&self, resource_type: &str, id: &str) -> Option<&[String]> {
+        Some(&self.versions(resource_type, id)?.last()?.patients)
+    }
+
     fn versions(&self, resource_type: &str, id: &str) -> Option<&Vec<Version>> {
         self.resources.get(resource_type)?.get(id)
     }
@@ -222,6 +231,7 @@ impl Store {
             json: Some(StoredJson::new(&resource)),
             last_updated: last_updated.to_string(),
             kind,
+            patients: patients_about(&resource).into(),
         };
         versions.push(version.clone());
         self.reindex(&resource_type, &id, previous.as_ref(), Some(&resource));
@@ -249,11 +259,15 @@ impl Store {
         let previous = self.get(resource_type, id)?;
         let versions = self.resources.get_mut(resource_type)?.get_mut(id)?;
         let version_id = versions.last().map_or(1, |v| v.version_id + 1);
+        let patients = versions
+            .last()
+            .map_or_else(|| Arc::from(Vec::new()), |v| Arc::clone(&v.patients));
         let version = Version {
             version_id,
             json: None,
             last_updated: last_updated.to_string(),
             kind: WriteKind::Delete,
+            patients,
         };
         versions.push(version.clone());
         self.reindex(resource_type, id, Some(&previous), None);
@@ -339,6 +353,21 @@ fn compartment_patients(resource: &Value) -> Vec<String> {
     for id in crate::search::patient_compartment_of(resource) {
         if !ids.contains(&id) {
             ids.push(id);
+        }
+    }
+    ids
+}
+
+/// The patients a resource is about, for access decisions: its compartments, plus every patient
+/// it references anywhere else (a reference outside the compartment paths still reveals data
+/// about that patient, so access to it must reach that patient too).
+pub fn patients_about(resource: &Value) -> Vec<String> {
+    let mut ids = compartment_patients(resource);
+    for reference in crate::compartment::references_in(resource) {
+        if let Some(id) = crate::compartment::patient_id_of_reference(&reference)
+            && !ids.iter().any(|i| i == id)
+        {
+            ids.push(id.to_string());
         }
     }
     ids

@@ -16,9 +16,11 @@ use time::format_description::well_known::Rfc3339;
 
 use super::crud::new_id;
 use super::{Ctx, ExportLevel, paging, types};
+use crate::access::{Grant, Principal, Visible};
 use crate::clock::fhir_instant;
 use crate::outcome::{FhirError, IssueType, operation_outcome};
 use crate::request::{SimRequest, SimResponse};
+use crate::search::ResourceSource;
 use crate::store::{Lookup, Store, Version};
 use crate::stored::StoredJson;
 
@@ -58,6 +60,8 @@ struct OutputFile {
 #[derive(Debug)]
 struct Job {
     id: String,
+    /// The client that started it (`None`: the admin); only it may poll, fetch or cancel.
+    owner: Option<String>,
     started: Instant,
     transaction_time: String,
     request: String,
@@ -105,15 +109,24 @@ impl BulkJobs {
         Ok(())
     }
 
-    fn get(&self, id: &str) -> Option<&Job> {
-        self.jobs.iter().find(|j| j.id == id)
+    /// The job `id`, if `principal` may see it (its owner, or the admin).
+    fn get(&self, id: &str, principal: &Principal) -> Option<&Job> {
+        self.jobs.iter().find(|j| j.id == id && owns(principal, j))
     }
 
-    /// Removes a job; false when there was none.
-    fn remove(&mut self, id: &str) -> bool {
+    /// Removes a job `principal` may see; false when there was none.
+    fn remove(&mut self, id: &str, principal: &Principal) -> bool {
         let before = self.jobs.len();
-        self.jobs.retain(|j| j.id != id);
+        self.jobs.retain(|j| !(j.id == id && owns(principal, j)));
         self.jobs.len() < before
+    }
+}
+
+/// Whether `principal` may see `job`: the admin sees every job, a client its own.
+fn owns(principal: &Principal, job: &Job) -> bool {
+    match principal.grant() {
+        None => true,
+        Some(grant) => job.owner.as_deref() == Some(grant.client_id.as_str()),
     }
 }
 
@@ -122,11 +135,25 @@ impl BulkJobs {
 struct Filter {
     types: Option<Vec<String>>,
     since: Option<OffsetDateTime>,
+    /// The caller's grant: only what it reaches is exported (`None`: the admin, everything).
+    grant: Option<Arc<Grant>>,
 }
 
 impl Filter {
     /// Checks the kick-off request (`Prefer`, parameters) and reads its filters.
-    fn from_request(req: &SimRequest) -> Result<Self, FhirError> {
+    fn from_request(req: &SimRequest, principal: &Principal) -> Result<Self, FhirError> {
+        let grant = match principal {
+            Principal::Admin => None,
+            Principal::Bearer(grant) if grant.has_population_scope() => Some(Arc::clone(grant)),
+            Principal::Bearer(_) => {
+                return Err(FhirError::new(
+                    403,
+                    IssueType::Forbidden,
+                    "$export needs system/ or user/ scopes (Bulk Data Access); patient/ scopes \
+                     cannot export",
+                ));
+            }
+        };
         if !req.prefers("respond-async") {
             return Err(FhirError::bad_request(
                 "$export runs asynchronously: add the header Prefer: respond-async",
@@ -148,7 +175,11 @@ impl Filter {
             Some(parse_types(&type_values)?)
         };
         let since = paging::since(req.query_value("_since"))?;
-        Ok(Self { types, since })
+        Ok(Self {
+            types,
+            since,
+            grant,
+        })
     }
 
     fn wants_type(&self, resource_type: &str) -> bool {
@@ -224,12 +255,23 @@ type Snapshot = BTreeMap<String, BTreeMap<String, StoredJson>>;
 /// Gathers what `level` exports from `store`, filtered. It works on the stored text and the
 /// versions' `lastUpdated`: nothing is parsed but a Group's member list.
 fn snapshot(store: &Store, level: &ExportLevel, filter: &Filter) -> Result<Snapshot, FhirError> {
+    if let Some(grant) = filter.grant.as_deref()
+        && let ExportLevel::Group { id } = level
+        && store.get("Group", id).is_some()
+        && Visible::new(store, grant).get("Group", id).is_none()
+    {
+        return Err(FhirError::new(
+            403,
+            IssueType::Forbidden,
+            format!("Group/{id} is outside what this token may read"),
+        ));
+    }
     let mut out = Snapshot::new();
     match level {
         ExportLevel::System => {
             for t in store.types().into_iter().filter(|t| filter.wants_type(t)) {
                 for (id, version) in store.current_of_type(t) {
-                    add(&mut out, filter, t, id, version);
+                    add(store, &mut out, filter, t, id, version);
                 }
             }
         }
@@ -276,17 +318,33 @@ fn add_compartments(store: &Store, patient_ids: &[String], filter: &Filter, out:
         let Lookup::Found(patient) = store.current("Patient", patient_id) else {
             continue;
         };
-        add(out, filter, "Patient", patient_id, &patient);
+        add(store, out, filter, "Patient", patient_id, &patient);
         for t in &wanted {
             for (id, version) in store.current_in_patient_compartment(t, patient_id) {
-                add(out, filter, t, id, version);
+                add(store, out, filter, t, id, version);
             }
         }
     }
 }
 
-fn add(out: &mut Snapshot, filter: &Filter, resource_type: &str, id: &str, version: &Version) {
+fn add(
+    store: &Store,
+    out: &mut Snapshot,
+    filter: &Filter,
+    resource_type: &str,
+    id: &str,
+    version: &Version,
+) {
     let Some(json) = &version.json else { return };
+    if let Some(grant) = filter.grant.as_deref() {
+        let body = grant
+            .restricts(resource_type)
+            .then(|| version.resource())
+            .flatten();
+        if !grant.sees(resource_type, &version.patients, body.as_ref(), store) {
+            return;
+        }
+    }
     if filter.wants_type(resource_type) && filter.is_recent(&version.last_updated) {
         out.entry(resource_type.to_string())
             .or_default()
@@ -337,7 +395,7 @@ fn manifest(job: &Job, base_url: &str) -> Value {
     json!({
         "transactionTime": job.transaction_time,
         "request": job.request,
-        "requiresAccessToken": false,
+        "requiresAccessToken": true,
         "output": output,
         "error": []
     })
@@ -370,7 +428,7 @@ fn unknown_job(ctx: &Ctx<'_>, job_id: &str) -> FhirError {
 /// `GET [base]/$export`, `[base]/Patient/$export`, `[base]/Group/[id]/$export`: runs the
 /// export and answers 202 with the status URL in `Content-Location`.
 pub(crate) fn kick_off(ctx: &Ctx<'_>, level: &ExportLevel) -> Result<SimResponse, FhirError> {
-    let filter = Filter::from_request(ctx.req)?;
+    let filter = Filter::from_request(ctx.req, ctx.principal)?;
     let transaction_time = fhir_instant(ctx.sim.clock().now());
     // The read lock is held until the job is admitted, so a reset cannot slip in between and
     // leave a job made of data the reset discarded (reset clears jobs under the write lock).
@@ -378,6 +436,7 @@ pub(crate) fn kick_off(ctx: &Ctx<'_>, level: &ExportLevel) -> Result<SimResponse
     let files = output_files(&snapshot(&store, level, &filter)?, FILE_LIMIT);
     let job = Job {
         id: new_id(),
+        owner: ctx.principal.grant().map(|g| g.client_id.clone()),
         started: Instant::now(),
         transaction_time,
         request: request_url(ctx, level),
@@ -402,7 +461,9 @@ pub(crate) fn kick_off(ctx: &Ctx<'_>, level: &ExportLevel) -> Result<SimResponse
 /// `GET [base]/_bulk/<job>`: 202 with `X-Progress` while running, then 200 with the manifest.
 pub(crate) fn status(ctx: &Ctx<'_>, job_id: &str) -> Result<SimResponse, FhirError> {
     let jobs = ctx.env.jobs();
-    let job = jobs.get(job_id).ok_or_else(|| unknown_job(ctx, job_id))?;
+    let job = jobs
+        .get(job_id, ctx.principal)
+        .ok_or_else(|| unknown_job(ctx, job_id))?;
     let now = Instant::now();
     if !job.is_finished(now) {
         return Ok(SimResponse::empty(202)
@@ -420,7 +481,7 @@ pub(crate) fn status(ctx: &Ctx<'_>, job_id: &str) -> Result<SimResponse, FhirErr
 
 /// `DELETE [base]/_bulk/<job>`: cancels the job and deletes its files.
 pub(crate) fn cancel(ctx: &Ctx<'_>, job_id: &str) -> Result<SimResponse, FhirError> {
-    if !ctx.env.jobs().remove(job_id) {
+    if !ctx.env.jobs().remove(job_id, ctx.principal) {
         return Err(unknown_job(ctx, job_id));
     }
     let outcome = operation_outcome(
@@ -436,7 +497,9 @@ pub(crate) fn cancel(ctx: &Ctx<'_>, job_id: &str) -> Result<SimResponse, FhirErr
 pub(crate) fn download(ctx: &Ctx<'_>, job_id: &str, name: &str) -> Result<SimResponse, FhirError> {
     let bytes = {
         let jobs = ctx.env.jobs();
-        let job = jobs.get(job_id).ok_or_else(|| unknown_job(ctx, job_id))?;
+        let job = jobs
+            .get(job_id, ctx.principal)
+            .ok_or_else(|| unknown_job(ctx, job_id))?;
         let file = job.files.iter().find(|f| f.name == name).ok_or_else(|| {
             FhirError::not_found(format!(
                 "bulk export job {job_id} has no file {name:?}: take the file URLs from its manifest"
@@ -505,6 +568,10 @@ mod tests {
         s
     }
 
+    fn admin_request(query: &str) -> SimRequest {
+        request(query).bearer("admin")
+    }
+
     fn request(query: &str) -> SimRequest {
         let mut req = SimRequest::new(Method::GET, &format!("/sandbox/fhir/$export?{query}"));
         req.headers
@@ -514,7 +581,8 @@ mod tests {
 
     /// `type/id` of every exported resource.
     fn exported(level: &ExportLevel, query: &str) -> Result<Vec<String>, u16> {
-        let filter = Filter::from_request(&request(query)).map_err(|e| e.status)?;
+        let filter =
+            Filter::from_request(&request(query), &Principal::Admin).map_err(|e| e.status)?;
         let snapshot = snapshot(&store(), level, &filter).map_err(|e| e.status)?;
         Ok(snapshot
             .iter()
@@ -524,6 +592,7 @@ mod tests {
 
     fn job(id: &str, started: Instant) -> Job {
         Job {
+            owner: None,
             id: id.to_string(),
             started,
             transaction_time: NEW.to_string(),
@@ -573,7 +642,11 @@ mod tests {
 
     #[test]
     fn kick_off_checks_prefer_and_output_format() {
-        let ok = |req: &SimRequest| Filter::from_request(req).map(|_| ()).map_err(|e| e.status);
+        let ok = |req: &SimRequest| {
+            Filter::from_request(req, &Principal::Admin)
+                .map(|_| ())
+                .map_err(|e| e.status)
+        };
         for format in ["application/fhir%2Bndjson", "application/ndjson", "ndjson"] {
             assert_eq!(ok(&request(&format!("_outputFormat={format}"))), Ok(()));
         }
@@ -592,7 +665,7 @@ mod tests {
             .append("prefer", HeaderValue::from_static("handling=strict"));
         assert_eq!(ok(&strict), Err(400));
         let no_prefer = SimRequest::new(Method::GET, "/sandbox/fhir/$export");
-        let error = Filter::from_request(&no_prefer).err();
+        let error = Filter::from_request(&no_prefer, &Principal::Admin).err();
         assert!(error.is_some_and(|e| e.diagnostics.contains("Prefer: respond-async")));
     }
 
@@ -645,7 +718,7 @@ mod tests {
         let m = manifest(&j, "http://x/fhir");
         assert_eq!(m["transactionTime"], NEW);
         assert_eq!(m["request"], "http://x/fhir/$export");
-        assert_eq!(m["requiresAccessToken"], false);
+        assert_eq!(m["requiresAccessToken"], true);
         assert_eq!(m["error"], json!([]));
         let types: Vec<&str> = m["output"]
             .as_array()
@@ -672,11 +745,12 @@ mod tests {
         assert_eq!(refused.map_err(|e| e.status), Err(429));
         let later = start + READY_AFTER;
         assert!(jobs.admit(job("late", later), later).is_ok());
-        assert!(jobs.get("j0").is_none());
-        assert!(jobs.get("j1").is_some() && jobs.get("late").is_some());
+        let admin = Principal::Admin;
+        assert!(jobs.get("j0", &admin).is_none());
+        assert!(jobs.get("j1", &admin).is_some() && jobs.get("late", &admin).is_some());
         assert_eq!(jobs.jobs.len(), MAX_JOBS);
-        assert!(jobs.remove("late"));
-        assert!(!jobs.remove("late"));
+        assert!(jobs.remove("late", &admin));
+        assert!(!jobs.remove("late", &admin));
     }
 
     #[test]
@@ -691,8 +765,9 @@ mod tests {
     #[test]
     fn kick_off_status_cancel_and_reset_through_the_simulator() {
         let env = Environment::new("sandbox", store());
-        let sim = Simulator::new(vec![env], "http://sim.test", Behaviour::default());
-        let kick = sim.handle(&request("_type=Patient"));
+        let sim = Simulator::new(vec![env], "http://sim.test", Behaviour::default())
+            .with_admin_token("admin");
+        let kick = sim.handle(&admin_request("_type=Patient"));
         assert_eq!(kick.status, 202);
         let location = kick
             .header("content-location")
@@ -700,7 +775,7 @@ mod tests {
             .to_string();
         let path = location.trim_start_matches("http://sim.test").to_string();
         assert!(path.starts_with("/sandbox/fhir/_bulk/"), "{location}");
-        let status = sim.handle(&SimRequest::new(Method::GET, &path));
+        let status = sim.handle(&SimRequest::new(Method::GET, &path).bearer("admin"));
         assert_eq!(status.status, 202);
         assert!(
             status
@@ -708,7 +783,8 @@ mod tests {
                 .is_some_and(|p| p.starts_with("exporting"))
         );
         assert_eq!(status.header("retry-after"), Some("1"));
-        let file = SimRequest::new(Method::GET, &format!("{path}/Patient-1.ndjson"));
+        let file =
+            SimRequest::new(Method::GET, &format!("{path}/Patient-1.ndjson")).bearer("admin");
         let download = sim.handle(&file);
         assert_eq!(
             download.header("content-type"),
@@ -716,29 +792,38 @@ mod tests {
         );
         assert_eq!(String::from_utf8_lossy(&download.body).lines().count(), 2);
         assert_eq!(
-            sim.handle(&SimRequest::new(
-                Method::GET,
-                &format!("{path}/Nope-1.ndjson")
-            ))
+            sim.handle(
+                &SimRequest::new(Method::GET, &format!("{path}/Nope-1.ndjson")).bearer("admin")
+            )
             .status,
             404
         );
         assert_eq!(
-            sim.handle(&SimRequest::new(Method::DELETE, &path)).status,
+            sim.handle(&SimRequest::new(Method::DELETE, &path).bearer("admin"))
+                .status,
             202
         );
-        assert_eq!(sim.handle(&SimRequest::new(Method::GET, &path)).status, 404);
         assert_eq!(
-            sim.handle(&SimRequest::new(Method::DELETE, &path)).status,
+            sim.handle(&SimRequest::new(Method::GET, &path).bearer("admin"))
+                .status,
             404
         );
-        let again = sim.handle(&request(""));
+        assert_eq!(
+            sim.handle(&SimRequest::new(Method::DELETE, &path).bearer("admin"))
+                .status,
+            404
+        );
+        let again = sim.handle(&admin_request(""));
         let path = again
             .header("content-location")
             .unwrap_or_default()
             .replace("http://sim.test", "");
         sim.environments()[0].reset();
-        assert_eq!(sim.handle(&SimRequest::new(Method::GET, &path)).status, 404);
+        assert_eq!(
+            sim.handle(&SimRequest::new(Method::GET, &path).bearer("admin"))
+                .status,
+            404
+        );
     }
 
     #[test]

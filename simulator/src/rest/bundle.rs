@@ -12,6 +12,7 @@ use serde_json::{Value, json};
 
 use super::crud::{self, WriteOp, Written};
 use super::{Ctx, dispatch, route};
+use crate::access::Principal;
 use crate::clock::fhir_instant;
 use crate::outcome::{FhirError, IssueType};
 use crate::request::{SimRequest, SimResponse, parse_query};
@@ -182,6 +183,8 @@ fn get_entry(ctx: &Ctx<'_>, entry: &EntryRequest) -> Value {
         env: ctx.env,
         req: &req,
         pretty: false,
+        principal: ctx.principal,
+        touched: ctx.touched,
     };
     let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
     let result = route(&Method::GET, &segments).and_then(|i| dispatch(&inner, &i));
@@ -205,8 +208,11 @@ fn batch(ctx: &Ctx<'_>, entries: &[EntryRequest]) -> Value {
             Ok(None) => get_entry(ctx, entry),
             Ok(Some(op)) => {
                 let now = fhir_instant(ctx.sim.clock().now());
-                match crud::apply(&mut ctx.env.write(), op, &now) {
-                    Ok(written) => written_entry(ctx, &written),
+                match crud::apply(&mut ctx.env.write(), op, &now, ctx.principal) {
+                    Ok(written) => {
+                        crud::touch_written(ctx, &written);
+                        written_entry(ctx, &written)
+                    }
                     Err(e) => failed_entry(&e),
                 }
             }
@@ -220,10 +226,17 @@ fn transaction(ctx: &Ctx<'_>, entries: Vec<EntryRequest>) -> Result<Value, FhirE
     let now = fhir_instant(ctx.sim.clock().now());
     let written = {
         let mut store = ctx.env.write();
-        apply_transaction(&mut store, &entries, &now, &|_| crud::new_id())?
+        apply_transaction(
+            &mut store,
+            &entries,
+            &now,
+            &|_| crud::new_id(),
+            ctx.principal,
+        )?
     };
     let mut results: Vec<Value> = vec![Value::Null; entries.len()];
     for (index, w) in written {
+        crud::touch_written(ctx, &w);
         results[index] = written_entry(ctx, &w);
     }
     for entry in entries.iter().filter(|e| e.method == Method::GET) {
@@ -239,6 +252,7 @@ fn apply_transaction(
     entries: &[EntryRequest],
     now: &str,
     id_for: &dyn Fn(&EntryRequest) -> String,
+    principal: &Principal,
 ) -> Result<Vec<(usize, Written)>, FhirError> {
     // Ids for created resources first, so references between entries can be resolved.
     let mut ids: HashMap<usize, String> = HashMap::new();
@@ -269,7 +283,7 @@ fn apply_transaction(
         }
         let new_id = ids.get(&entry.index).cloned().unwrap_or_default();
         let result = write_op(&entry, &new_id).and_then(|op| match op {
-            Some(op) => crud::apply(store, op, now).map(Some),
+            Some(op) => crud::apply(store, op, now, principal).map(Some),
             None => Ok(None),
         });
         match result {
@@ -328,7 +342,8 @@ pub fn load_bundle(store: &mut Store, bundle: &Value, now: &str) -> Result<usize
             .filter(|id| super::types::is_valid_id(id))
             .map_or_else(crud::new_id, str::to_string)
     };
-    let written = apply_transaction(store, &entries, now, &uuid_id)?;
+    // Loading seed data is the operator's act, not a client's: no grant applies.
+    let written = apply_transaction(store, &entries, now, &uuid_id, &Principal::Admin)?;
     if written.is_empty() && !entries.is_empty() {
         return Err(FhirError::new(
             400,

@@ -46,6 +46,7 @@ pub fn capability_statement(sim: &Simulator, env: &Environment) -> Value {
         "format": ["json", "application/fhir+json", "application/json"],
         "rest": [{
             "mode": "server",
+            "security": security(sim, env),
             "documentation": "Every FHIR R4 resource type can be created, read, updated, deleted and read through its history; the types listed with search-type can be searched by the parameters listed. Paging uses _count (default 50, at most 1000) and _offset. JSON only; XML requests get 406.",
             "resource": resources,
             "interaction": [{"code": "transaction"}, {"code": "batch"}, {"code": "history-system"}],
@@ -53,6 +54,29 @@ pub fn capability_statement(sim: &Simulator, env: &Environment) -> Value {
                 "name": "export",
                 "definition": "http://hl7.org/fhir/uv/bulkdata/OperationDefinition/export"
             }]
+        }]
+    })
+}
+
+/// `rest.security`: SMART on FHIR, with the OAuth endpoints in the `oauth-uris` extension.
+fn security(sim: &Simulator, env: &Environment) -> Value {
+    let issuer = crate::smart::issuer(sim, env);
+    let uri = |name: &str, endpoint: &str| json!({"url": name, "valueUri": format!("{issuer}/{endpoint}")});
+    json!({
+        "cors": false,
+        "service": [{
+            "coding": [{"system": "http://terminology.hl7.org/CodeSystem/restful-security-service", "code": "SMART-on-FHIR"}],
+            "text": "SMART App Launch 2.x and SMART Backend Services, over OAuth 2.0"
+        }],
+        "description": "Every interaction but this CapabilityStatement needs a bearer access token; scopes, patient context and user are enforced on every read, search, include, batch entry and export.",
+        "extension": [{
+            "url": "http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris",
+            "extension": [
+                uri("authorize", "authorize"),
+                uri("token", "token"),
+                uri("introspect", "introspect"),
+                uri("revoke", "revoke")
+            ]
         }]
     })
 }

@@ -6,10 +6,11 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 use super::{Ctx, types};
+use crate::access::{Action, Principal};
 use crate::clock::fhir_instant;
 use crate::outcome::{FhirError, IssueType};
 use crate::request::SimResponse;
-use crate::store::{Lookup, Store, Version};
+use crate::store::{Lookup, Store, Version, patients_about};
 
 /// `W/"<version>"`, the weak ETag FHIR uses for versions.
 pub(crate) fn etag(version_id: u64) -> String {
@@ -68,11 +69,43 @@ fn missing(resource_type: &str, id: &str) -> FhirError {
     FhirError::not_found(format!("{resource_type}/{id} is not known"))
 }
 
+/// Checks that the caller may `action` this version of `resource_type/id` (a deletion is
+/// judged by the version it deleted).
+pub(crate) fn check_version(
+    ctx: &Ctx<'_>,
+    action: Action,
+    resource_type: &str,
+    id: &str,
+    version: &Version,
+) -> Result<(), FhirError> {
+    let Some(grant) = ctx.principal.grant() else {
+        return Ok(());
+    };
+    let body = grant
+        .restricts(resource_type)
+        .then(|| version.resource())
+        .flatten();
+    let store = ctx.env.read();
+    ctx.principal.require_on(
+        action,
+        resource_type,
+        id,
+        &version.patients,
+        body.as_ref(),
+        &*store,
+    )
+}
+
 /// `GET [type]/[id]`.
 pub(crate) fn read(ctx: &Ctx<'_>, resource_type: &str, id: &str) -> Result<SimResponse, FhirError> {
+    ctx.principal.require(Action::Read, resource_type)?;
     let lookup = ctx.env.read().current(resource_type, id);
+    if let Lookup::Found(version) | Lookup::Deleted(version) = &lookup {
+        check_version(ctx, Action::Read, resource_type, id, version)?;
+    }
     match lookup {
         Lookup::Found(version) => {
+            ctx.touched.touch(resource_type, id, &version.patients);
             let unchanged = ctx
                 .req
                 .header("if-none-match")
@@ -100,9 +133,16 @@ pub(crate) fn vread(
             "invalid version id {version_id:?}: versions are whole numbers"
         )));
     };
+    ctx.principal.require(Action::Read, resource_type)?;
     let lookup = ctx.env.read().version(resource_type, id, vid);
+    if let Lookup::Found(version) | Lookup::Deleted(version) = &lookup {
+        check_version(ctx, Action::Read, resource_type, id, version)?;
+    }
     match lookup {
-        Lookup::Found(version) => Ok(version_response(ctx, 200, &version)),
+        Lookup::Found(version) => {
+            ctx.touched.touch(resource_type, id, &version.patients);
+            Ok(version_response(ctx, 200, &version))
+        }
         Lookup::Deleted(version) => Err(gone(resource_type, id, &version)),
         Lookup::Missing => Err(FhirError::not_found(format!(
             "{resource_type}/{id} has no version {vid}"
@@ -192,8 +232,48 @@ pub(crate) struct Written {
     pub(crate) version: Option<Version>,
 }
 
-/// Applies one write to a locked store, checking the resource and preconditions first.
-pub(crate) fn apply(store: &mut Store, op: WriteOp, now: &str) -> Result<Written, FhirError> {
+/// Checks that `principal` may make this write: the new content must be within its reach, and
+/// so must the version it replaces or deletes (a token cannot move a resource out of, or into,
+/// a compartment it does not reach).
+fn authorize_write(store: &Store, op: &WriteOp, principal: &Principal) -> Result<(), FhirError> {
+    let Some(grant) = principal.grant() else {
+        return Ok(());
+    };
+    let (action, resource_type, id, new) = match op {
+        WriteOp::Create {
+            resource_type,
+            resource,
+            id,
+        } => (Action::Create, resource_type, id, Some(resource)),
+        WriteOp::Update {
+            resource_type,
+            id,
+            resource,
+            ..
+        } => (Action::Update, resource_type, id, Some(resource)),
+        WriteOp::Delete { resource_type, id } => (Action::Delete, resource_type, id, None),
+    };
+    grant.require(action, resource_type)?;
+    if let Some(resource) = new {
+        let patients = patients_about(resource);
+        principal.require_on(action, resource_type, id, &patients, Some(resource), store)?;
+    }
+    if let Some(old) = store.get(resource_type, id) {
+        let patients = store.patients_of(resource_type, id).unwrap_or_default();
+        principal.require_on(action, resource_type, id, patients, Some(&old), store)?;
+    }
+    Ok(())
+}
+
+/// Applies one write to a locked store, checking the caller's grant, the resource and
+/// preconditions first.
+pub(crate) fn apply(
+    store: &mut Store,
+    op: WriteOp,
+    now: &str,
+    principal: &Principal,
+) -> Result<Written, FhirError> {
+    authorize_write(store, &op, principal)?;
     match op {
         WriteOp::Create {
             resource_type,
@@ -296,6 +376,14 @@ fn check_if_match(
     ))
 }
 
+/// Notes a write for the access log.
+pub(crate) fn touch_written(ctx: &Ctx<'_>, written: &Written) {
+    if let Some(version) = &written.version {
+        ctx.touched
+            .touch(&written.resource_type, &written.id, &version.patients);
+    }
+}
+
 /// A new server-assigned resource id.
 pub(crate) fn new_id() -> String {
     uuid::Uuid::new_v4().to_string()
@@ -304,7 +392,8 @@ pub(crate) fn new_id() -> String {
 /// Runs one write against the environment and builds its HTTP response.
 fn write(ctx: &Ctx<'_>, op: WriteOp) -> Result<SimResponse, FhirError> {
     let now = fhir_instant(ctx.sim.clock().now());
-    let written = apply(&mut ctx.env.write(), op, &now)?;
+    let written = apply(&mut ctx.env.write(), op, &now, ctx.principal)?;
+    touch_written(ctx, &written);
     Ok(match &written.version {
         Some(version) if written.status != 204 => written_response(
             ctx,

@@ -7,9 +7,42 @@ use time::format_description::well_known::Rfc3339;
 
 use super::Ctx;
 use super::paging::{Page, since};
+use crate::access::Action;
 use crate::outcome::FhirError;
 use crate::request::SimResponse;
-use crate::store::WriteKind;
+use crate::store::{HistoryKey, Version, WriteKind};
+
+/// The versions the caller may see: each is judged by its own content (a deletion by the
+/// version it deleted), with search permission on its type.
+fn visible_versions(
+    ctx: &Ctx<'_>,
+    versions: Vec<(HistoryKey, Version)>,
+) -> Vec<(HistoryKey, Version)> {
+    let Some(grant) = ctx.principal.grant() else {
+        return versions;
+    };
+    let store = ctx.env.read();
+    versions
+        .into_iter()
+        .filter(|(key, version)| {
+            let body = grant
+                .restricts(&key.resource_type)
+                .then(|| version.resource())
+                .flatten();
+            [Action::Search, Action::Read].iter().any(|action| {
+                grant
+                    .allows(
+                        *action,
+                        &key.resource_type,
+                        &version.patients,
+                        body.as_ref(),
+                        &*store,
+                    )
+                    .is_some()
+            })
+        })
+        .collect()
+}
 
 /// `GET [base]/_history`, `[type]/_history` or `[type]/[id]/_history`.
 pub(crate) fn history(
@@ -22,7 +55,16 @@ pub(crate) fn history(
         ctx.req.query_value("_offset"),
     )?;
     let since = since(ctx.req.query_value("_since"))?;
+    match (resource_type, id) {
+        (Some(t), Some(_)) => ctx.principal.require(Action::Read, t)?,
+        (Some(t), None) => ctx.principal.require(Action::Search, t)?,
+        _ => {}
+    }
     let versions = ctx.env.read().history(resource_type, id);
+    if let (Some(t), Some(i), Some((_, newest))) = (resource_type, id, versions.first()) {
+        super::crud::check_version(ctx, Action::Read, t, i, newest)?;
+    }
+    let versions = visible_versions(ctx, versions);
     if versions.is_empty()
         && let (Some(t), Some(i)) = (resource_type, id)
     {
@@ -37,6 +79,10 @@ pub(crate) fn history(
         })
         .collect();
     let base = ctx.base_url();
+    for (key, version) in page.slice(&versions) {
+        ctx.touched
+            .touch(&key.resource_type, &key.id, &version.patients);
+    }
     let entries: Vec<Value> = page
         .slice(&versions)
         .iter()

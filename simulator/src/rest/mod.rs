@@ -20,6 +20,7 @@ pub use bundle::load_bundle;
 use http::Method;
 
 use crate::Simulator;
+use crate::access::Principal;
 use crate::environment::Environment;
 use crate::outcome::FhirError;
 use crate::request::{SimRequest, SimResponse};
@@ -253,6 +254,114 @@ pub(crate) struct Ctx<'a> {
     pub(crate) env: &'a Environment,
     pub(crate) req: &'a SimRequest,
     pub(crate) pretty: bool,
+    /// Who is asking: every handler decides through [`crate::access`] with it.
+    pub(crate) principal: &'a Principal,
+    /// What the request returned or changed, for the access log.
+    pub(crate) touched: &'a Touched,
+}
+
+/// What a request returned or changed, gathered by the handlers for the access log and the
+/// audit trail.
+#[derive(Debug, Default)]
+pub struct Touched {
+    inner: std::cell::RefCell<TouchedInner>,
+}
+
+#[derive(Debug, Default)]
+struct TouchedInner {
+    action: &'static str,
+    resource_type: Option<String>,
+    resources: Vec<String>,
+    patients: std::collections::BTreeSet<String>,
+}
+
+impl Touched {
+    /// Notes a resource returned or changed, and the patients it is about.
+    pub(crate) fn touch(&self, resource_type: &str, id: &str, patients: &[String]) {
+        let mut inner = self.inner.borrow_mut();
+        inner.resources.push(format!("{resource_type}/{id}"));
+        inner.patients.extend(patients.iter().cloned());
+    }
+
+    fn set_interaction(&self, interaction: &Interaction) {
+        let mut inner = self.inner.borrow_mut();
+        inner.action = interaction.name();
+        inner.resource_type = interaction.resource_type().map(str::to_string);
+    }
+
+    /// The interaction's name (`read`, `search-type`…), or `unknown` if it was not routed.
+    pub fn action(&self) -> &'static str {
+        match self.inner.borrow().action {
+            "" => "unknown",
+            a => a,
+        }
+    }
+
+    /// The resource type the interaction named, if any.
+    pub fn resource_type(&self) -> Option<String> {
+        self.inner.borrow().resource_type.clone()
+    }
+
+    /// The resources (`Type/id`), in the order touched, once each.
+    pub fn resources(&self) -> Vec<String> {
+        let inner = self.inner.borrow();
+        let mut seen = std::collections::HashSet::new();
+        inner
+            .resources
+            .iter()
+            .filter(|r| seen.insert(r.as_str()))
+            .cloned()
+            .collect()
+    }
+
+    /// The patients whose data was touched.
+    pub fn patients(&self) -> Vec<String> {
+        self.inner.borrow().patients.iter().cloned().collect()
+    }
+}
+
+impl Interaction {
+    /// The FHIR name of the interaction (`read`, `search-type`, `history-instance`…).
+    pub fn name(&self) -> &'static str {
+        use Interaction as I;
+        match self {
+            I::Capabilities => "capabilities",
+            I::BatchOrTransaction => "batch",
+            I::SystemHistory => "history-system",
+            I::Search { .. } => "search-type",
+            I::CompartmentSearch { .. } => "search-compartment",
+            I::Create { .. } => "create",
+            I::TypeHistory { .. } => "history-type",
+            I::Read { .. } => "read",
+            I::Update { .. } => "update",
+            I::Delete { .. } => "delete",
+            I::InstanceHistory { .. } => "history-instance",
+            I::Vread { .. } => "vread",
+            I::Everything { .. } => "everything",
+            I::Export { .. } => "export",
+            I::ExportStatus { .. } => "export-status",
+            I::ExportCancel { .. } => "export-cancel",
+            I::ExportFile { .. } => "export-file",
+        }
+    }
+
+    /// The resource type it names, if any.
+    pub fn resource_type(&self) -> Option<&str> {
+        use Interaction as I;
+        match self {
+            I::Search { resource_type, .. }
+            | I::CompartmentSearch { resource_type, .. }
+            | I::Create { resource_type }
+            | I::TypeHistory { resource_type }
+            | I::Read { resource_type, .. }
+            | I::Update { resource_type, .. }
+            | I::Delete { resource_type, .. }
+            | I::InstanceHistory { resource_type, .. }
+            | I::Vread { resource_type, .. } => Some(resource_type),
+            I::Everything { .. } => Some("Patient"),
+            _ => None,
+        }
+    }
 }
 
 impl Ctx<'_> {
@@ -271,12 +380,15 @@ impl Ctx<'_> {
     }
 }
 
-/// Handles a request under an environment's FHIR base; `segments` follow the base.
+/// Handles a request under an environment's FHIR base; `segments` follow the base, and
+/// `principal` is the authenticated caller.
 pub fn handle(
     sim: &Simulator,
     env: &Environment,
     req: &SimRequest,
     segments: &[&str],
+    principal: &Principal,
+    touched: &Touched,
 ) -> SimResponse {
     let pretty = req.query_value("_pretty") == Some("true");
     let ctx = Ctx {
@@ -284,12 +396,17 @@ pub fn handle(
         env,
         req,
         pretty,
+        principal,
+        touched,
     };
     let routed = route(&req.method, segments);
     let negotiated = match &routed {
         Ok(Interaction::ExportFile { .. }) => bulk::negotiate_download(req),
         _ => format::negotiate(req),
     };
+    if let Ok(interaction) = &routed {
+        touched.set_interaction(interaction);
+    }
     let result = negotiated
         .and(routed)
         .and_then(|interaction| dispatch(&ctx, &interaction));

@@ -13,10 +13,35 @@ use time::format_description::well_known::Rfc3339;
 
 use super::Ctx;
 use super::paging::{DEFAULT_COUNT, MAX_COUNT, Page, since};
+use crate::access::{AUDIT_TYPE, Action, Visible};
 use crate::outcome::{FhirError, IssueType};
 use crate::request::{SimResponse, parse_query};
-use crate::search::{self, ParsedSearch, SearchError, SearchQuery, SummaryMode, TotalMode};
+use crate::search::{
+    self, ParsedSearch, ResourceSource, SearchError, SearchQuery, SummaryMode, TotalMode,
+};
 use crate::store::Store;
+
+/// Notes returned resources for the access log.
+fn touch_all(ctx: &Ctx<'_>, store: &Store, resources: &[Arc<Value>]) {
+    for r in resources {
+        let resource_type = r["resourceType"].as_str().unwrap_or_default();
+        let id = r["id"].as_str().unwrap_or_default();
+        let patients = store.patients_of(resource_type, id).unwrap_or_default();
+        ctx.touched.touch(resource_type, id, patients);
+    }
+}
+
+/// The 403 for a patient whose compartment the caller does not reach.
+fn outside_reach(patient_id: &str) -> FhirError {
+    FhirError::new(
+        403,
+        IssueType::Forbidden,
+        format!(
+            "Patient/{patient_id} is outside what this token may read (its patient context, \
+             user or scopes do not reach that patient)"
+        ),
+    )
+}
 
 fn search_error(e: SearchError) -> FhirError {
     match e {
@@ -33,15 +58,7 @@ fn search_error(e: SearchError) -> FhirError {
 fn parameters(ctx: &Ctx<'_>, via_post: bool) -> Result<Vec<(String, String)>, FhirError> {
     let mut params = ctx.req.query.clone();
     if via_post {
-        let media = ctx
-            .req
-            .header("content-type")
-            .unwrap_or("")
-            .split(';')
-            .next()
-            .unwrap_or("")
-            .trim()
-            .to_ascii_lowercase();
+        let media = ctx.req.media_type();
         if media != "application/x-www-form-urlencoded" {
             return Err(FhirError::new(
                 415,
@@ -66,8 +83,16 @@ pub(crate) fn search(
     let params = parameters(ctx, via_post)?;
     let strict = ctx.req.prefers("handling=strict");
     let parsed = SearchQuery::parse(resource_type, &params, strict).map_err(search_error)?;
+    ctx.principal.require(Action::Search, resource_type)?;
+    if resource_type == AUDIT_TYPE && compartment.is_none() {
+        return audit_search(ctx, &parsed);
+    }
     let store = ctx.env.read();
-    let source: &Store = &store;
+    let view = ctx.principal.grant().map(|g| Visible::new(&store, g));
+    let source: &dyn ResourceSource = match &view {
+        Some(view) => view,
+        None => &*store,
+    };
     let mut matches = search::search(&parsed, source).map_err(search_error)?;
     let path = match compartment {
         Some(patient_id) => {
@@ -75,6 +100,9 @@ pub(crate) fn search(
                 return Err(FhirError::not_found(format!(
                     "Patient/{patient_id} is not known"
                 )));
+            }
+            if source.get("Patient", patient_id).is_none() {
+                return Err(outside_reach(patient_id));
             }
             let members: BTreeSet<String> = store
                 .in_patient_compartment(resource_type, patient_id)
@@ -87,7 +115,28 @@ pub(crate) fn search(
         None => format!("{}/{resource_type}", ctx.base_url()),
     };
     let included = search::included(&parsed, page(&parsed, &matches), source);
+    touch_all(ctx, &store, page(&parsed, &matches));
+    touch_all(ctx, &store, &included);
     let bundle = searchset(ctx, &store, &parsed, &matches, &included, &path);
+    Ok(ctx.respond(200, &bundle))
+}
+
+/// `GET AuditEvent?…`: a search over the environment's audit trail (not the store), limited
+/// to the events about patients the caller reaches.
+fn audit_search(ctx: &Ctx<'_>, parsed: &ParsedSearch) -> Result<SimResponse, FhirError> {
+    let events = ctx.sim.trail().audit_events(ctx.env.name());
+    let mut matches = search::search(parsed, &events).map_err(search_error)?;
+    if let Some(grant) = ctx.principal.grant() {
+        let store = ctx.env.read();
+        matches.retain(|event| {
+            let patients = crate::store::patients_about(event);
+            grant.sees(AUDIT_TYPE, &patients, Some(event), &*store)
+        });
+    }
+    matches.reverse();
+    let store = ctx.env.read();
+    let path = format!("{}/{AUDIT_TYPE}", ctx.base_url());
+    let bundle = searchset(ctx, &store, parsed, &matches, &[], &path);
     Ok(ctx.respond(200, &bundle))
 }
 
@@ -262,12 +311,19 @@ pub(crate) fn everything(ctx: &Ctx<'_>, patient_id: &str) -> Result<SimResponse,
             .collect()
     });
     let since = since(ctx.req.query_value("_since"))?;
+    ctx.principal.require(Action::Read, "Patient")?;
     let store = ctx.env.read();
     let Some(patient) = store.get("Patient", patient_id) else {
         return Err(FhirError::not_found(format!(
             "Patient/{patient_id} is not known"
         )));
     };
+    let view = ctx.principal.grant().map(|g| Visible::new(&store, g));
+    if let Some(view) = &view
+        && !view.sees(&patient)
+    {
+        return Err(outside_reach(patient_id));
+    }
     let mut members: Vec<Arc<Value>> = vec![Arc::clone(&patient)];
     for resource_type in store.types() {
         if resource_type == "Patient" || NOT_IN_EVERYTHING.contains(&resource_type) {
@@ -278,8 +334,11 @@ pub(crate) fn everything(ctx: &Ctx<'_>, patient_id: &str) -> Result<SimResponse,
     let mut seen: BTreeSet<String> = members.iter().map(|r| key(r)).collect();
     let mut referenced = Vec::new();
     for resource in &members {
-        for reference in references(resource) {
-            let Some((t, id)) = reference.split_once('/') else {
+        for reference in crate::compartment::references_in(resource) {
+            let Some((t, id)) = reference
+                .split_once('/')
+                .filter(|(_, id)| !id.contains('/'))
+            else {
                 continue;
             };
             if t == "Patient" || seen.contains(&reference) {
@@ -292,6 +351,9 @@ pub(crate) fn everything(ctx: &Ctx<'_>, patient_id: &str) -> Result<SimResponse,
         }
     }
     members.extend(referenced);
+    if let Some(view) = &view {
+        members.retain(|r| view.sees(r));
+    }
     members.retain(|r| {
         let type_ok = types
             .as_ref()
@@ -305,6 +367,7 @@ pub(crate) fn everything(ctx: &Ctx<'_>, patient_id: &str) -> Result<SimResponse,
         type_ok && since_ok
     });
     let total = members.len();
+    touch_all(ctx, &store, page.slice(&members));
     let base = ctx.base_url();
     let entries: Vec<Entry<'_>> = page
         .slice(&members)
@@ -330,28 +393,4 @@ fn key(resource: &Value) -> String {
         resource["resourceType"].as_str().unwrap_or_default(),
         resource["id"].as_str().unwrap_or_default()
     )
-}
-
-/// Every relative `Type/id` reference in a resource.
-fn references(value: &Value) -> Vec<String> {
-    let mut out = Vec::new();
-    collect_references(value, &mut out);
-    out
-}
-
-fn collect_references(value: &Value, out: &mut Vec<String>) {
-    match value {
-        Value::Object(map) => {
-            for (k, v) in map {
-                match (k.as_str(), v) {
-                    ("reference", Value::String(r)) if r.split('/').count() == 2 => {
-                        out.push(r.clone())
-                    }
-                    _ => collect_references(v, out),
-                }
-            }
-        }
-        Value::Array(items) => items.iter().for_each(|v| collect_references(v, out)),
-        _ => {}
-    }
 }
