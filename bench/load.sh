@@ -5,20 +5,25 @@
 #   bench/load.sh [PATIENTS] [DURATION]      defaults: 10000 patients, 15s per run
 #
 # Prints requests/s, p99 latency and the ratio to the bare server for:
-#   1. read by id (GET Patient/<id>), 64 connections
-#   2. search returning 50 Observations of one patient, 64 connections
+#   1. read by id (GET Patient/<id>), 64 connections, with the admin token
+#   2. search returning 50 Observations of one patient, 64 connections, with the admin token
+# then the cost of enforcement — the same read with a patient token (SMART patient/*.rs,
+# obtained through the real flow), against the admin token, which skips every access check —
+# and the token endpoint: client_credentials grants with RS384 assertions (bench/token_load.rs).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 patients="${1:-10000}"
 duration="${2:-15s}"
 command -v wrk >/dev/null || { echo "wrk is needed: apt-get install wrk"; exit 2; }
-cargo build --quiet --release --manifest-path "$root/Cargo.toml" --bin fhirdrill --example bare_warp -p fhirdrill -p fhirdrill-simulator
+cargo build --quiet --release --manifest-path "$root/Cargo.toml" --bin fhirdrill --example bare_warp --example token_load -p fhirdrill -p fhirdrill-simulator
 work="$(mktemp -d)"
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
 trap cleanup EXIT
 
-/usr/bin/time -v "$root/target/release/fhirdrill" serve --listen 127.0.0.1:0 --patients "$patients" > "$work/sim.log" 2> "$work/sim.time" &
+admin="bench-admin-$RANDOM-$RANDOM-$RANDOM"
+/usr/bin/time -v "$root/target/release/fhirdrill" serve --listen 127.0.0.1:0 --patients "$patients" \
+  --admin-token "$admin" --state-dir "$work/state" > "$work/sim.log" 2> "$work/sim.time" &
 pids+=($!)
 for _ in $(seq 1 600); do grep -q "listening on" "$work/sim.log" && break; sleep 0.5; done
 url="$(grep -o 'listening on http://[0-9.:]*' "$work/sim.log" | cut -d' ' -f3)"
@@ -30,15 +35,17 @@ sim_pid="$(pgrep -P "${pids[0]}" fhirdrill || echo "${pids[0]}")"
 rss_kb="$(ps -o rss= -p "$sim_pid" | tr -d ' ')"
 echo "resident memory after start-up: $((rss_kb / 1024)) MiB"
 
-patient="$(curl -s "$base/Patient?_count=1&_elements=id" | python3 -c 'import json,sys; print(json.load(sys.stdin)["entry"][0]["resource"]["id"])')"
+auth="Authorization: Bearer $admin"
+patient="$(curl -s -H "$auth" "$base/Patient?_count=1&_elements=id" | python3 -c 'import json,sys; print(json.load(sys.stdin)["entry"][0]["resource"]["id"])')"
+read -r token_patient patient_token < <(python3 "$root/bench/patient_token.py" "$url" "$admin")
 read_path="/sandbox/fhir/Patient/$patient"
 search_path="/sandbox/fhir/Observation?patient=$patient&_count=50"
-curl -s "$url$read_path" > "$work/read.json"
-curl -s "$url$search_path" > "$work/search.json"
+curl -s -H "$auth" "$url$read_path" > "$work/read.json"
+curl -s -H "$auth" "$url$search_path" > "$work/search.json"
 echo "read body: $(wc -c < "$work/read.json") bytes; search body: $(wc -c < "$work/search.json") bytes ($(python3 -c 'import json,sys; print(len(json.load(open(sys.argv[1])).get("entry",[])))' "$work/search.json") entries)"
 
-run() { # url -> "requests/s p99"
-  wrk -t2 -c64 -d"$duration" --latency "$1" > "$work/wrk.out"
+run() { # url [authorization header] -> "requests/s p99"
+  wrk -t2 -c64 -d"$duration" --latency ${2:+-H "$2"} "$1" > "$work/wrk.out"
   local rps p99
   rps="$(awk '/Requests\/sec/ {print $2}' "$work/wrk.out")"
   p99="$(awk '$1 == "99%" {print $2}' "$work/wrk.out")"
@@ -52,9 +59,17 @@ for case in read search; do
   "$root/target/release/examples/bare_warp" "$port" "$body" > /dev/null &
   pids+=($!)
   sleep 0.5
-  read -r sim_rps sim_p99 < <(run "$url${!path_var}")
+  read -r sim_rps sim_p99 < <(run "$url${!path_var}" "$auth")
   read -r bare_rps bare_p99 < <(run "http://127.0.0.1:$port/")
   ratio="$(python3 -c "print(f'{float(\"$sim_rps\")/float(\"$bare_rps\")*100:.0f}%')")"
   printf '%-7s simulator %10s req/s p99 %-9s | bare warp %10s req/s p99 %-9s | ratio %s\n' \
     "$case" "$sim_rps" "$sim_p99" "$bare_rps" "$bare_p99" "$ratio"
 done
+
+own_read="/sandbox/fhir/Patient/$token_patient"
+read -r admin_rps admin_p99 < <(run "$url$own_read" "$auth")
+read -r token_rps token_p99 < <(run "$url$own_read" "Authorization: Bearer $patient_token")
+overhead="$(python3 -c "print(f'{(1 - float(\"$token_rps\")/float(\"$admin_rps\"))*100:.1f}%')")"
+printf 'enforcement on read: admin token %10s req/s p99 %-9s | patient token %10s req/s p99 %-9s | overhead %s\n' \
+  "$admin_rps" "$admin_p99" "$token_rps" "$token_p99" "$overhead"
+"$root/target/release/examples/token_load" "$url" "$admin" 20000 16

@@ -1,15 +1,18 @@
 #!/usr/bin/env python3
 """Drives a running fhirdrill simulator with an independent FHIR client, fhirpy.
 
-Usage: fhirpy_client_test.py FHIR_BASE_URL SYNTHEA_BUNDLE_JSON
+Usage: FHIRDRILL_ADMIN_TOKEN=... fhirpy_client_test.py FHIR_BASE_URL SYNTHEA_BUNDLE_JSON
+The admin token is the simulator's full-access bearer token (every FHIR request needs one).
 Each check prints PASS or FAIL; the last line is "N passed, M failed"; exit 1 on any failure.
 """
 
 import json
+import os
 import sys
-import traceback
 
 from fhirpy import SyncFHIRClient
+
+from checklist import run_checks
 
 CHECKS = []
 
@@ -106,28 +109,30 @@ def server_documents_validate_as_fhir_r4(client, _):
     construct_fhir_element("Bundle", history)
     import requests
 
-    outcome = requests.get(f"{client.url}/Patient/does-not-exist", timeout=10).json()
-    construct_fhir_element("OperationOutcome", outcome)
+    admin = {"Authorization": client.authorization}
+    response = requests.get(f"{client.url}/Patient/does-not-exist", headers=admin, timeout=10)
+    assert response.status_code == 404, response.status_code
+    construct_fhir_element("OperationOutcome", response.json())
 
 
-def main(base_url, bundle_path):
-    client = SyncFHIRClient(base_url)
-    passed = failed = 0
-    for function in CHECKS:
-        try:
-            function(client, bundle_path)
-            print(f"PASS {function.__name__}")
-            passed += 1
-        except Exception:  # report every failure, then go on
-            print(f"FAIL {function.__name__}")
-            traceback.print_exc(limit=3)
-            failed += 1
-    print(f"{passed} passed, {failed} failed")
-    return 1 if failed else 0
+@check
+def refuses_requests_without_a_token(client, _):
+    import requests
+
+    response = requests.get(f"{client.url}/Patient", timeout=10)
+    assert response.status_code == 401, response.status_code
+    assert response.json()["resourceType"] == "OperationOutcome"
+    assert response.headers.get("WWW-Authenticate", "").startswith("Bearer"), response.headers
+
+
+def main(base_url, bundle_path, admin_token):
+    client = SyncFHIRClient(base_url, authorization=f"Bearer {admin_token}")
+    return run_checks(CHECKS, client, bundle_path)
 
 
 if __name__ == "__main__":
-    if len(sys.argv) != 3:
+    token = os.environ.get("FHIRDRILL_ADMIN_TOKEN")
+    if len(sys.argv) != 3 or not token:
         print(__doc__)
         sys.exit(2)
-    sys.exit(main(sys.argv[1], sys.argv[2]))
+    sys.exit(main(sys.argv[1], sys.argv[2], token))

@@ -148,8 +148,8 @@ async fn serve(config: SimConfig) -> anyhow::Result<()> {
         ..server::Limits::default()
     };
     server::serve(listener, Arc::clone(&sim), limits, shutdown).await?;
+    sim.trail().close().context("cannot close the audit log")?;
     if let Some(log) = sim.trail().file() {
-        log.close().context("cannot close the audit log")?;
         let (entries, head) = log.head();
         println!(
             "audit log: {entries} entries, head {head} ({})",

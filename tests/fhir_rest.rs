@@ -322,7 +322,7 @@ fn a_taken_port_is_a_one_line_error() {
 }
 
 #[test]
-fn the_simulator_never_writes_a_canary_to_its_own_output() {
+fn the_simulator_never_writes_a_canary_to_its_output_access_log_or_audit_log() {
     // The canaries of the population the server generates (same seed, same size).
     let tmp = tempfile::tempdir().expect("temp dir");
     let out = tmp.path().join("data");
@@ -376,16 +376,34 @@ fn the_simulator_never_writes_a_canary_to_its_own_output() {
         echoed >= 6,
         "the searches found the patients, so their values were handled"
     );
-    let output = server.stop_and_collect_output();
+    let access_log = client()
+        .get(format!("{}/_sim/access-log", server.url))
+        .send()
+        .expect("sent")
+        .text()
+        .expect("ndjson");
+    let (output, state) = server.stop_keeping_state();
     assert!(
         output.contains("route=/sandbox/fhir/Patient/{id}"),
         "the access log was on: {output}"
     );
+    let audit = std::fs::read_to_string(state.path().join("audit").join("audit.ndjson"))
+        .expect("the audit log");
+    assert!(
+        audit.lines().count() > canaries.len(),
+        "every request was audited"
+    );
     for value in &canaries {
-        assert!(
-            !output.contains(value.as_str()),
-            "fhirdrill wrote the canary {value:?} to its own output"
-        );
+        for (what, text) in [
+            ("output", &output),
+            ("access log", &access_log),
+            ("audit log", &audit),
+        ] {
+            assert!(
+                !text.contains(value.as_str()),
+                "fhirdrill wrote the canary {value:?} to its {what}"
+            );
+        }
     }
 }
 

@@ -651,6 +651,16 @@ fn every_decision_reaches_the_access_log_and_the_verified_audit_trail() {
         fhir_get(&server, access, &format!("Patient/{patient}")).status(),
         StatusCode::OK
     );
+    let revoked = admin_client()
+        .post(format!("{}/_sim/tokens/revoke", server.url))
+        .json(&json!({"token": access}))
+        .send()
+        .expect("sent")
+        .json::<Value>()
+        .expect("json");
+    assert_eq!(revoked["revoked"], 1);
+    let refused = fhir_get(&server, access, &format!("Patient/{patient}"));
+    assert_eq!(refused.status(), StatusCode::UNAUTHORIZED);
     let denied = browser()
         .get(format!("{}/Patient", server.fhir()))
         .send()
@@ -690,6 +700,16 @@ fn every_decision_reaches_the_access_log_and_the_verified_audit_trail() {
             .iter()
             .any(|e| e["status"] == 401 && e["outcome"] == "denied")
     );
+    let refused = entries
+        .iter()
+        .find(|e| e["status"] == 401 && e["token_kind"] == "access")
+        .expect("the revoked token's use is logged");
+    assert_eq!(
+        refused["client_id"], PUBLIC,
+        "a refused token is still attributed"
+    );
+    assert_eq!(refused["action"], "read");
+    assert_eq!(refused["token_id"], read["token_id"]);
     let token_entry = entries
         .iter()
         .find(|e| e["action"] == "token-authorization_code")
@@ -708,7 +728,13 @@ fn every_decision_reaches_the_access_log_and_the_verified_audit_trail() {
         !ids(&events).is_empty(),
         "AuditEvent search answers who read the patient"
     );
-    let no_audit_scope = fhir_get(&server, access, &format!("AuditEvent?patient={patient}"));
+    let (tokens, _) = patient_token(&server, "launch/patient patient/*.rs");
+    let other_access = tokens["access_token"].as_str().expect("token");
+    let no_audit_scope = fhir_get(
+        &server,
+        other_access,
+        &format!("AuditEvent?patient={patient}"),
+    );
     assert_eq!(no_audit_scope.status(), StatusCode::FORBIDDEN);
     let (output, state) = server.stop_keeping_state();
     assert!(

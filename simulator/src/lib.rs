@@ -194,21 +194,42 @@ impl Simulator {
         let principal = self.authenticate(env, req);
         let response = match &principal {
             Ok(principal) => rest::handle(self, env, req, segments, principal, &touched),
-            Err(response) => response.clone(),
+            Err(refused) => {
+                touched.name_route(&req.method, segments);
+                refused.response.clone()
+            }
         };
-        self.trail.record(fhir_record(
-            self,
-            env,
-            req,
-            principal.as_ref().ok(),
-            &touched,
-            &response,
-        ));
+        let mut record = fhir_record(self, env, req, principal.as_ref().ok(), &touched, &response);
+        if let Err(Refused {
+            token: Some(token), ..
+        }) = &principal
+        {
+            // A refused token is still attributed: which client's and user's token was it?
+            record.token_kind = token.kind.as_str().to_string();
+            record.token_id = Some(token.id.clone());
+            record.client_id = Some(token.grant.client_id.clone());
+            record.user.clone_from(&token.grant.user);
+            record.patient_context.clone_from(&token.grant.patient);
+        }
+        self.trail.record(record);
         response
     }
 
     /// Who is calling: the admin, or the grant of an active access token of this environment.
     fn authenticate(
+        &self,
+        env: &Environment,
+        req: &SimRequest,
+    ) -> Result<access::Principal, Refused> {
+        let known = bearer_token(req).and_then(|t| env.tokens().get(t));
+        self.check_bearer(env, req).map_err(|response| Refused {
+            response,
+            token: known,
+        })
+    }
+
+    /// The principal of a request's bearer token, or the 401 that says why there is none.
+    fn check_bearer(
         &self,
         env: &Environment,
         req: &SimRequest,
@@ -265,6 +286,13 @@ impl Simulator {
             )),
         }
     }
+}
+
+/// A request whose bearer token was refused: the 401, and the token's record when it is one
+/// this environment issued (revoked, expired, or a refresh token), for the access log.
+struct Refused {
+    response: SimResponse,
+    token: Option<std::sync::Arc<smart::tokens::TokenRecord>>,
 }
 
 /// The access-log record of a FHIR request.

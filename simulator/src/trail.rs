@@ -8,10 +8,11 @@
 //! names, no identifiers, no query strings — a query may carry an MRN).
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::thread::JoinHandle;
 
 use serde::Serialize;
-use serde_json::{Value, json};
+use serde_json::Value;
 use time::OffsetDateTime;
 
 use crate::audit::AuditLog;
@@ -104,19 +105,38 @@ impl AccessRecord {
     }
 }
 
-/// The trail: access log in memory, AuditEvents per environment, and the audit log file.
+/// The trail: access log in memory, AuditEvents per environment, and the audit log file
+/// (written by its own thread every few milliseconds, in sequence order, so requests neither
+/// wait on the file nor wake a thread each).
 #[derive(Debug, Default)]
 pub struct Trail {
-    state: Mutex<TrailState>,
-    file: Option<AuditLog>,
+    state: Arc<Mutex<TrailState>>,
+    file: Option<Arc<AuditLog>>,
+    writer: Option<Writer>,
 }
+
+/// The audit-log writer thread.
+#[derive(Debug)]
+struct Writer {
+    handle: Mutex<Option<JoinHandle<()>>>,
+    closing: Arc<(Mutex<bool>, Condvar)>,
+    error: Arc<Mutex<Option<String>>>,
+}
+
+/// How often the writer thread takes the records waiting for the file.
+const WRITE_EVERY: std::time::Duration = std::time::Duration::from_millis(20);
+/// Records waiting for the file at most; beyond, the recording request writes them itself.
+const MAX_PENDING: usize = 100_000;
 
 #[derive(Debug, Default)]
 struct TrailState {
     next_seq: u64,
     entries: VecDeque<Arc<AccessRecord>>,
     events: HashMap<String, AuditEvents>,
-    write_error: Option<String>,
+    /// Per environment, the last seq whose record is in `events`.
+    built: HashMap<String, u64>,
+    /// Records not yet written to the audit log file, in sequence order.
+    pending: Vec<Arc<AccessRecord>>,
 }
 
 /// The AuditEvents of one environment, searchable.
@@ -161,16 +181,50 @@ impl ResourceSource for AuditEvents {
 }
 
 impl Trail {
-    /// A trail that also appends to `file` (continuing its sequence).
+    /// A trail that also appends to `file` (continuing its sequence), from a writer thread.
     pub fn with_file(file: AuditLog) -> Self {
         let (entries, _) = file.head();
+        let file = Arc::new(file);
+        let state = Arc::new(Mutex::new(TrailState {
+            next_seq: entries,
+            ..TrailState::default()
+        }));
+        let closing = Arc::new((Mutex::new(false), Condvar::new()));
+        let error = Arc::new(Mutex::new(None));
+        let handle = std::thread::Builder::new()
+            .name("audit-writer".into())
+            .spawn({
+                let (file, state, closing, error) =
+                    (Arc::clone(&file), Arc::clone(&state), Arc::clone(&closing), Arc::clone(&error));
+                move || write_loop(&file, &state, &closing, &error)
+            })
+            .ok();
         Self {
-            state: Mutex::new(TrailState {
-                next_seq: entries,
-                ..TrailState::default()
+            state,
+            writer: handle.map(|handle| Writer {
+                handle: Mutex::new(Some(handle)),
+                closing,
+                error,
             }),
             file: Some(file),
         }
+    }
+
+    /// Writes what is waiting, stops the writer, then closes the audit log (flushed, fsynced,
+    /// checkpointed). Records made afterwards stay in memory only.
+    pub fn close(&self) -> Result<(), crate::audit::AuditError> {
+        if let Some(writer) = &self.writer {
+            let (flag, wake) = &*writer.closing;
+            *flag.lock().unwrap_or_else(|p| p.into_inner()) = true;
+            wake.notify_all();
+            let handle = writer.handle.lock().unwrap_or_else(|p| p.into_inner()).take();
+            if let Some(handle) = handle
+                && handle.join().is_err()
+            {
+                tracing::error!("the audit writer thread panicked");
+            }
+        }
+        self.file.as_ref().map_or(Ok(()), |f| f.close())
     }
 
     fn state(&self) -> MutexGuard<'_, TrailState> {
@@ -178,29 +232,30 @@ impl Trail {
     }
 
     /// Records a decision: assigns its seq, appends its AuditEvent to the log file, keeps both.
+    ///
+    /// Only the sequence number and the in-memory list are taken under the trail's lock; the
+    /// AuditEvent is built and appended to the file outside it (the file's own chain orders
+    /// its lines), and the searchable AuditEvents are built when a search asks for them.
     pub fn record(&self, mut record: AccessRecord) -> u64 {
         let mut state = self.state();
         state.next_seq += 1;
         record.seq = state.next_seq;
-        let event = audit_event(&record);
-        if let Some(file) = &self.file
-            && let Err(e) = file.append(event.clone())
-            && state.write_error.is_none()
-        {
-            tracing::error!(error = %e, "the audit log cannot be written; records stay in memory only");
-            state.write_error = Some(e.to_string());
-        }
-        let id = event_id(&record);
-        state
-            .events
-            .entry(record.environment.clone())
-            .or_default()
-            .push(id, event);
+        let record = Arc::new(record);
         if state.entries.len() >= ACCESS_LOG_CAPACITY {
             state.entries.pop_front();
         }
+        state.entries.push_back(Arc::clone(&record));
         let seq = record.seq;
-        state.entries.push_back(Arc::new(record));
+        if self.writer.is_some() {
+            state.pending.push(record);
+            if state.pending.len() >= MAX_PENDING
+                && let (Some(file), Some(writer)) = (&self.file, &self.writer)
+            {
+                // The writer is behind: this request writes the backlog (in order, under the lock).
+                let backlog = std::mem::take(&mut state.pending);
+                write_all(file, &backlog, &writer.error);
+            }
+        }
         seq
     }
 
@@ -248,23 +303,75 @@ impl Trail {
             .collect()
     }
 
-    /// A copy of an environment's searchable AuditEvents.
+    /// A copy of an environment's searchable AuditEvents, built from the records not yet
+    /// turned into events.
     pub fn audit_events(&self, environment: &str) -> AuditEvents {
-        self.state()
-            .events
-            .get(environment)
+        let mut state = self.state();
+        let built = state.built.get(environment).copied().unwrap_or(0);
+        let fresh: Vec<Arc<AccessRecord>> = state
+            .entries
+            .iter()
+            .skip(state.entries.partition_point(|e| e.seq <= built))
+            .filter(|e| e.environment == environment)
             .cloned()
-            .unwrap_or_default()
+            .collect();
+        let last = state.next_seq;
+        state.built.insert(environment.to_string(), last);
+        let events = state.events.entry(environment.to_string()).or_default();
+        for record in fresh {
+            events.push(event_id(&record), audit_event(&record));
+        }
+        events.clone()
     }
 
     /// The audit log file, if the trail writes one.
     pub fn file(&self) -> Option<&AuditLog> {
-        self.file.as_ref()
+        self.file.as_deref()
     }
 
     /// The first audit-log write failure, if any.
     pub fn write_error(&self) -> Option<String> {
-        self.state().write_error.clone()
+        self.writer
+            .as_ref()
+            .and_then(|w| w.error.lock().unwrap_or_else(|p| p.into_inner()).clone())
+    }
+}
+
+/// The writer thread: every [`WRITE_EVERY`], appends the waiting records' AuditEvents; on
+/// close, the last ones, then stops.
+fn write_loop(
+    file: &AuditLog,
+    state: &Mutex<TrailState>,
+    closing: &(Mutex<bool>, Condvar),
+    error: &Mutex<Option<String>>,
+) {
+    let (flag, wake) = closing;
+    loop {
+        let closed = {
+            let guard = flag.lock().unwrap_or_else(|p| p.into_inner());
+            let (guard, _) = wake
+                .wait_timeout(guard, WRITE_EVERY)
+                .unwrap_or_else(|p| p.into_inner());
+            *guard
+        };
+        let batch = std::mem::take(&mut state.lock().unwrap_or_else(|p| p.into_inner()).pending);
+        write_all(file, &batch, error);
+        if closed {
+            return;
+        }
+    }
+}
+
+/// Appends the AuditEvents of `records`; the first failure is logged and kept.
+fn write_all(file: &AuditLog, records: &[Arc<AccessRecord>], error: &Mutex<Option<String>>) {
+    for record in records {
+        if let Err(e) = file.append_serialized(&AuditEventDoc::of(record)) {
+            let mut slot = error.lock().unwrap_or_else(|p| p.into_inner());
+            if slot.is_none() {
+                tracing::error!(error = %e, "the audit log cannot be written; records stay in memory only");
+                *slot = Some(e.to_string());
+            }
+        }
     }
 }
 
@@ -272,107 +379,289 @@ fn event_id(record: &AccessRecord) -> String {
     format!("audit-{}", record.seq)
 }
 
-/// The FHIR R4 AuditEvent of a record: references and ids only.
+/// The FHIR R4 AuditEvent of a record, as a JSON tree (for AuditEvent search).
 pub fn audit_event(record: &AccessRecord) -> Value {
-    let (type_coding, subtype) = if record.channel == "fhir" {
-        (
-            json!({"system": "http://terminology.hl7.org/CodeSystem/audit-event-type", "code": "rest", "display": "RESTful Operation"}),
-            json!([{"system": "http://hl7.org/fhir/restful-interaction", "code": record.action}]),
-        )
-    } else {
-        (
-            json!({"system": "http://dicom.nema.org/resources/ontology/DCM", "code": "110114", "display": "User Authentication"}),
-            json!([{"system": "urn:fhirdrill:audit-subtype", "code": format!("{}-{}", record.channel, record.action)}]),
-        )
-    };
-    let mut agents = Vec::new();
+    serde_json::to_value(AuditEventDoc::of(record)).unwrap_or(Value::Null)
+}
+
+/// A FHIR R4 AuditEvent that borrows its record: serialized straight to the audit log, with
+/// no intermediate tree (one is written per request). References and ids only.
+#[derive(Serialize)]
+pub struct AuditEventDoc<'a> {
+    #[serde(rename = "resourceType")]
+    resource_type: &'static str,
+    id: String,
+    meta: Meta<'a>,
+    #[serde(rename = "type")]
+    kind: Coding<'a>,
+    subtype: [Coding<'a>; 1],
+    action: &'static str,
+    recorded: &'a str,
+    outcome: &'static str,
+    #[serde(rename = "outcomeDesc", skip_serializing_if = "Option::is_none")]
+    outcome_desc: Option<&'a str>,
+    agent: Vec<Agent<'a>>,
+    source: Source<'a>,
+    entity: Vec<Entity<'a>>,
+}
+
+#[derive(Serialize)]
+struct Meta<'a> {
+    #[serde(rename = "lastUpdated")]
+    last_updated: &'a str,
+}
+
+#[derive(Serialize)]
+struct Coding<'a> {
+    system: &'static str,
+    code: std::borrow::Cow<'a, str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    display: Option<&'static str>,
+}
+
+fn coding<'a>(
+    system: &'static str,
+    code: impl Into<std::borrow::Cow<'a, str>>,
+    display: Option<&'static str>,
+) -> Coding<'a> {
+    Coding {
+        system,
+        code: code.into(),
+        display,
+    }
+}
+
+#[derive(Serialize)]
+struct CodeableConcept<'a> {
+    coding: [Coding<'a>; 1],
+}
+
+#[derive(Serialize)]
+struct Agent<'a> {
+    #[serde(rename = "type")]
+    kind: CodeableConcept<'a>,
+    who: Reference<'a>,
+    requestor: bool,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    policy: Vec<String>,
+}
+
+#[derive(Serialize)]
+struct Reference<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reference: Option<std::borrow::Cow<'a, str>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    identifier: Option<Identifier<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    display: Option<&'a str>,
+}
+
+#[derive(Serialize)]
+struct Identifier<'a> {
+    system: &'static str,
+    value: &'a str,
+}
+
+#[derive(Serialize)]
+struct Source<'a> {
+    site: &'a str,
+    observer: Observer,
+    #[serde(rename = "type")]
+    kind: [Coding<'static>; 1],
+}
+
+#[derive(Serialize)]
+struct Observer {
+    display: String,
+}
+
+#[derive(Serialize)]
+struct Entity<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    what: Option<Reference<'a>>,
+    #[serde(rename = "type")]
+    kind: Coding<'static>,
+    role: Coding<'static>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    detail: Vec<Detail<'a>>,
+}
+
+#[derive(Serialize)]
+struct Detail<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    #[serde(rename = "valueString")]
+    value: std::borrow::Cow<'a, str>,
+}
+
+const ENTITY_TYPE: &str = "http://terminology.hl7.org/CodeSystem/audit-entity-type";
+const OBJECT_ROLE: &str = "http://terminology.hl7.org/CodeSystem/object-role";
+const DCM: &str = "http://dicom.nema.org/resources/ontology/DCM";
+
+fn reference<'a>(text: impl Into<std::borrow::Cow<'a, str>>) -> Reference<'a> {
+    Reference {
+        reference: Some(text.into()),
+        identifier: None,
+        display: None,
+    }
+}
+
+impl<'a> AuditEventDoc<'a> {
+    /// The AuditEvent of `record`.
+    pub fn of(record: &'a AccessRecord) -> Self {
+        let (kind, subtype) = if record.channel == "fhir" {
+            (
+                coding(
+                    "http://terminology.hl7.org/CodeSystem/audit-event-type",
+                    "rest",
+                    Some("RESTful Operation"),
+                ),
+                coding(
+                    "http://hl7.org/fhir/restful-interaction",
+                    record.action.as_str(),
+                    None,
+                ),
+            )
+        } else {
+            (
+                coding(DCM, "110114", Some("User Authentication")),
+                coding(
+                    "urn:fhirdrill:audit-subtype",
+                    format!("{}-{}", record.channel, record.action),
+                    None,
+                ),
+            )
+        };
+        Self {
+            resource_type: "AuditEvent",
+            id: event_id(record),
+            meta: Meta {
+                last_updated: &record.time,
+            },
+            kind,
+            subtype: [subtype],
+            action: action_code(&record.action),
+            recorded: &record.time,
+            outcome: match record.outcome {
+                "allowed" => "0",
+                "denied" => "4",
+                _ if record.status >= 500 => "8",
+                _ => "4",
+            },
+            outcome_desc: record.reason.as_deref(),
+            agent: agents(record),
+            source: Source {
+                site: &record.environment,
+                observer: Observer {
+                    display: format!("fhirdrill simulator, environment {}", record.environment),
+                },
+                kind: [coding(
+                    "http://terminology.hl7.org/CodeSystem/security-source-type",
+                    "4",
+                    Some("Application Server"),
+                )],
+            },
+            entity: entities(record),
+        }
+    }
+}
+
+/// The user (when there is one) and the client.
+fn agents(record: &AccessRecord) -> Vec<Agent<'_>> {
+    let mut agents = Vec::with_capacity(2);
     if let Some(user) = &record.user {
-        agents.push(json!({
-            "type": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/extra-security-role-type", "code": "humanuser", "display": "human user"}]},
-            "who": {"reference": user},
-            "requestor": true
-        }));
+        agents.push(Agent {
+            kind: CodeableConcept {
+                coding: [coding(
+                    "http://terminology.hl7.org/CodeSystem/extra-security-role-type",
+                    "humanuser",
+                    Some("human user"),
+                )],
+            },
+            who: reference(user.as_str()),
+            requestor: true,
+            policy: Vec::new(),
+        });
     }
     let client = record
         .client_id
-        .clone()
-        .unwrap_or_else(|| match record.token_kind.as_str() {
-            "admin" => "fhirdrill-admin".to_string(),
-            _ => "unknown".to_string(),
+        .as_deref()
+        .unwrap_or(match record.token_kind.as_str() {
+            "admin" => "fhirdrill-admin",
+            _ => "unknown",
         });
-    let mut client_agent = json!({
-        "type": {"coding": [{"system": "http://dicom.nema.org/resources/ontology/DCM", "code": "110150", "display": "Application"}]},
-        "who": {"identifier": {"system": "urn:fhirdrill:client", "value": client}, "display": client},
-        "requestor": record.user.is_none()
+    agents.push(Agent {
+        kind: CodeableConcept {
+            coding: [coding(DCM, "110150", Some("Application"))],
+        },
+        who: Reference {
+            reference: None,
+            identifier: Some(Identifier {
+                system: "urn:fhirdrill:client",
+                value: client,
+            }),
+            display: Some(client),
+        },
+        requestor: record.user.is_none(),
+        policy: record
+            .token_id
+            .iter()
+            .map(|t| format!("urn:fhirdrill:token:{t}"))
+            .collect(),
     });
-    if let Some(token) = &record.token_id {
-        client_agent["policy"] = json!([format!("urn:fhirdrill:token:{token}")]);
-    }
-    agents.push(client_agent);
-    let mut entities: Vec<Value> = record
-        .patients
-        .iter()
-        .map(|p| {
-            json!({
-                "what": {"reference": format!("Patient/{p}")},
-                "type": {"system": "http://terminology.hl7.org/CodeSystem/audit-entity-type", "code": "1", "display": "Person"},
-                "role": {"system": "http://terminology.hl7.org/CodeSystem/object-role", "code": "1", "display": "Patient"}
-            })
-        })
-        .collect();
-    entities.extend(record.resources.iter().map(|r| {
-        json!({
-            "what": {"reference": r},
-            "type": {"system": "http://terminology.hl7.org/CodeSystem/audit-entity-type", "code": "2", "display": "System Object"},
-            "role": {"system": "http://terminology.hl7.org/CodeSystem/object-role", "code": "4", "display": "Domain Resource"}
-        })
+    agents
+}
+
+/// The patients, the resources, and the token with its scopes.
+fn entities(record: &AccessRecord) -> Vec<Entity<'_>> {
+    let mut entities: Vec<Entity<'_>> =
+        Vec::with_capacity(record.patients.len() + record.resources.len() + 1);
+    entities.extend(record.patients.iter().map(|p| Entity {
+        what: Some(reference(format!("Patient/{p}"))),
+        kind: coding(ENTITY_TYPE, "1", Some("Person")),
+        role: coding(OBJECT_ROLE, "1", Some("Patient")),
+        detail: Vec::new(),
     }));
-    let mut details = vec![json!({"type": "token-kind", "valueString": record.token_kind})];
-    for (name, value) in [
-        ("scopes-used", Some(record.scopes_used.join(" "))),
+    entities.extend(record.resources.iter().map(|r| Entity {
+        what: Some(reference(r.as_str())),
+        kind: coding(ENTITY_TYPE, "2", Some("System Object")),
+        role: coding(OBJECT_ROLE, "4", Some("Domain Resource")),
+        detail: Vec::new(),
+    }));
+    let mut details = vec![Detail {
+        kind: "token-kind",
+        value: record.token_kind.as_str().into(),
+    }];
+    let scopes_used = record.scopes_used.join(" ");
+    let omitted = record.resources_omitted.to_string();
+    for (kind, value) in [
+        ("scopes-used", Some(scopes_used)),
         ("scope-requested", record.scope_requested.clone()),
         ("scope-granted", record.scope_granted.clone()),
         ("route", Some(record.route.clone())),
-        (
-            "resources-omitted",
-            Some(record.resources_omitted.to_string()).filter(|n| n != "0"),
-        ),
+        ("resources-omitted", Some(omitted).filter(|n| n != "0")),
     ] {
-        if let Some(v) = value.filter(|v| !v.is_empty()) {
-            details.push(json!({"type": name, "valueString": v}));
+        if let Some(value) = value.filter(|v| !v.is_empty()) {
+            details.push(Detail {
+                kind,
+                value: value.into(),
+            });
         }
     }
-    let mut token_entity = json!({
-        "type": {"system": "http://terminology.hl7.org/CodeSystem/audit-entity-type", "code": "2", "display": "System Object"},
-        "role": {"system": "http://terminology.hl7.org/CodeSystem/object-role", "code": "13", "display": "Security Resource"},
-        "detail": details
+    entities.push(Entity {
+        what: record.token_id.as_deref().map(|token| Reference {
+            reference: None,
+            identifier: Some(Identifier {
+                system: "urn:fhirdrill:token",
+                value: token,
+            }),
+            display: None,
+        }),
+        kind: coding(ENTITY_TYPE, "2", Some("System Object")),
+        role: coding(OBJECT_ROLE, "13", Some("Security Resource")),
+        detail: details,
     });
-    if let Some(token) = &record.token_id {
-        token_entity["what"] =
-            json!({"identifier": {"system": "urn:fhirdrill:token", "value": token}});
-    }
-    entities.push(token_entity);
-    let mut event = json!({
-        "resourceType": "AuditEvent",
-        "id": event_id(record),
-        "meta": {"lastUpdated": record.time},
-        "type": type_coding,
-        "subtype": subtype,
-        "action": action_code(&record.action),
-        "recorded": record.time,
-        "outcome": match record.outcome { "allowed" => "0", "denied" => "4", _ => if record.status >= 500 { "8" } else { "4" } },
-        "agent": agents,
-        "source": {
-            "site": record.environment,
-            "observer": {"display": format!("fhirdrill simulator, environment {}", record.environment)},
-            "type": [{"system": "http://terminology.hl7.org/CodeSystem/security-source-type", "code": "4", "display": "Application Server"}]
-        },
-        "entity": entities
-    });
-    if let Some(reason) = &record.reason {
-        event["outcomeDesc"] = json!(reason);
-    }
-    event
+    entities
 }
 
 /// The AuditEvent action code (C, R, U, D, E) of an interaction.

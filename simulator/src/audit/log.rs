@@ -343,7 +343,12 @@ impl AuditLog {
     /// Appends one entry holding `event` and returns its `seq`. Under [`FsyncPolicy::Always`] the
     /// entry is durable and checkpointed when this returns; otherwise it is on its way.
     pub fn append(&self, event: serde_json::Value) -> Result<u64, AuditError> {
-        let event = serde_json::to_string(&event).map_err(AuditError::Event)?;
+        self.append_serialized(&event)
+    }
+
+    /// Like [`append`](Self::append), for any serializable event (no intermediate JSON tree).
+    pub fn append_serialized(&self, event: &impl serde::Serialize) -> Result<u64, AuditError> {
+        let event = serde_json::to_string(event).map_err(AuditError::Event)?;
         let seq = {
             let mut state = self.inner.lock()?;
             if state.closed {

@@ -283,6 +283,13 @@ impl Touched {
         inner.patients.extend(patients.iter().cloned());
     }
 
+    /// Names the interaction a request would have been (when it is refused before handling).
+    pub fn name_route(&self, method: &Method, segments: &[&str]) {
+        if let Ok(interaction) = route(method, segments) {
+            self.set_interaction(&interaction);
+        }
+    }
+
     fn set_interaction(&self, interaction: &Interaction) {
         let mut inner = self.inner.borrow_mut();
         inner.action = interaction.name();

@@ -197,7 +197,8 @@ impl Authority {
             keys: RwLock::new(None),
             tokens: TokenStore::default(),
             flows: Mutex::new(Flows::default()),
-            jti: JtiCache::new(),
+            // Room for a busy backend: 250,000 assertions per client within their 5 minutes.
+            jti: JtiCache::with_limits(1_000_000, 250_000),
         }
     }
 

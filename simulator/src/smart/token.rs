@@ -83,6 +83,7 @@ pub(crate) fn token(ep: &Endpoint<'_>) -> SimResponse {
         scope_requested: form.get("scope").map(str::to_string),
         ..AccessRecord::default()
     };
+    record.client_id = claimed_client(ep, &form);
     let result = authenticate_client(ep, &form).and_then(|(client, method)| {
         record.client_id = Some(client.client_id.clone());
         match form.get("grant_type") {
@@ -451,12 +452,10 @@ fn refresh_grant(ep: &Endpoint<'_>, form: &Form, client: &Client) -> Result<Issu
         ));
     }
     if record.is_revoked() {
-        let revoked = tokens.revoke_family(&record.family);
+        tokens.revoke_family(&record.family);
         return Err(refuse(
             "invalid_grant",
-            format!(
-                "the refresh token was revoked or already used; the {revoked} token(s) of its grant are revoked"
-            ),
+            "the refresh token was revoked or already used; every token of its grant is now revoked",
         ));
     }
     if record.is_expired(ep.now()) {
@@ -742,6 +741,32 @@ fn group_members(ep: &Endpoint<'_>, group_id: &str) -> BTreeSet<String> {
         .unwrap_or_default()
 }
 
+/// A new access-log record of an OAuth endpoint.
+fn oauth_record(ep: &Endpoint<'_>, action: &str, status: u16) -> AccessRecord {
+    AccessRecord {
+        time: crate::clock::fhir_instant(ep.now()),
+        environment: ep.env.name().to_string(),
+        channel: "oauth",
+        action: action.to_string(),
+        token_kind: "none".into(),
+        status,
+        outcome: AccessRecord::outcome_of(status),
+        ..AccessRecord::default()
+    }
+}
+
+/// The client a request claims to be (not yet authenticated): from Basic credentials, the
+/// assertion's `iss`, or `client_id`, when registered; for the access log of refused requests.
+fn claimed_client(ep: &Endpoint<'_>, form: &Form) -> Option<String> {
+    if let Ok(Some((id, _))) = basic_credentials(ep) {
+        return Some(id).filter(|id| ep.env.auth().registrations().client(id).is_some());
+    }
+    form.get("client_assertion")
+        .and_then(|a| peek_assertion(a).ok()?.client_id)
+        .or_else(|| form.get("client_id").map(str::to_string))
+        .filter(|id| ep.env.auth().registrations().client(id).is_some())
+}
+
 /// Who may call introspection: the admin, an authenticated client, or a bearer of an active
 /// access token of this environment.
 fn introspection_caller(ep: &Endpoint<'_>, form: &Form) -> Result<(), Refusal> {
@@ -773,16 +798,30 @@ pub(crate) fn introspect(ep: &Endpoint<'_>) -> SimResponse {
         Err(message) => return oauth_error(400, "invalid_request", &message),
     };
     if let Err(r) = introspection_caller(ep, &form) {
+        let mut entry = oauth_record(ep, "introspect", r.status);
+        entry.client_id = claimed_client(ep, &form);
+        entry.outcome = "denied";
+        entry.reason = Some(format!("{}: {}", r.error, r.description));
+        ep.sim.trail().record(entry);
         return oauth_error(r.status, r.error, &r.description);
     }
     let Some(text) = form.get("token") else {
         return oauth_error(400, "invalid_request", "token is required");
     };
     let now = ep.now();
-    let body = match ep.env.tokens().get(text) {
-        Some(record) if record.is_active(now) => active_description(ep, &record),
+    let found = ep.env.tokens().get(text);
+    let body = match &found {
+        Some(record) if record.is_active(now) => active_description(ep, record),
         _ => json!({"active": false}),
     };
+    let mut entry = oauth_record(ep, "introspect", 200);
+    entry.client_id = claimed_client(ep, &form);
+    if let Some(record) = &found {
+        entry.token_id = Some(record.id.clone());
+        entry.token_kind = record.kind.as_str().to_string();
+        entry.patient_context.clone_from(&record.grant.patient);
+    }
+    ep.sim.trail().record(entry);
     oauth_json(&body)
 }
 
@@ -819,32 +858,40 @@ pub(crate) fn revoke(ep: &Endpoint<'_>) -> SimResponse {
         Ok(p) => Form(p),
         Err(message) => return oauth_error(400, "invalid_request", &message),
     };
+    let mut entry = oauth_record(ep, "revoke", 200);
+    entry.client_id = claimed_client(ep, &form);
     let client = match authenticate_client(ep, &form) {
         Ok((client, _)) => client,
-        Err(r) => return oauth_error(r.status, r.error, &r.description),
+        Err(r) => {
+            entry.status = r.status;
+            entry.outcome = "denied";
+            entry.reason = Some(format!("{}: {}", r.error, r.description));
+            ep.sim.trail().record(entry);
+            return oauth_error(r.status, r.error, &r.description);
+        }
     };
     let Some(text) = form.get("token") else {
         return oauth_error(400, "invalid_request", "token is required");
     };
     let tokens = ep.env.tokens();
-    if let Some(record) = tokens
+    match tokens
         .get(text)
         .filter(|r| r.grant.client_id == client.client_id)
     {
-        match record.kind {
-            TokenKind::Refresh => {
-                tokens.revoke_family(&record.family);
+        Some(record) => {
+            match record.kind {
+                TokenKind::Refresh => {
+                    tokens.revoke_family(&record.family);
+                }
+                TokenKind::Access => record.revoke(),
             }
-            TokenKind::Access => record.revoke(),
+            entry.token_id = Some(record.id.clone());
+            entry.token_kind = record.kind.as_str().to_string();
+            entry.user.clone_from(&record.grant.user);
         }
-        ep.record_oauth(
-            "revoke",
-            &client.client_id,
-            record.grant.user.as_deref(),
-            200,
-            None,
-        );
+        None => entry.reason = Some("not a token of this client: nothing was revoked".into()),
     }
+    ep.sim.trail().record(entry);
     oauth_json(&json!({}))
 }
 
