@@ -750,3 +750,207 @@ fn every_decision_reaches_the_access_log_and_the_verified_audit_trail() {
         String::from_utf8_lossy(&verify.stdout)
     );
 }
+
+/// Serves `body` as JSON at every path of a loopback port, forever (a client's `jwks_uri`).
+fn serve_json(body: String) -> String {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a port");
+    let url = format!(
+        "http://{}/jwks.json",
+        listener.local_addr().expect("address")
+    );
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let mut request = [0u8; 4096];
+            let _ = stream.read(&mut request);
+            let response = format!(
+                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            );
+            let _ = stream.write_all(response.as_bytes());
+        }
+    });
+    url
+}
+
+#[test]
+fn a_client_registered_with_a_jwks_uri_is_verified_against_the_fetched_keys() {
+    use fhirdrill_simulator::smart::keys::{ClientAlg, ClientKey};
+    let key = ClientKey::generate(ClientAlg::Es384).expect("a key");
+    let jwks_uri = serve_json(key.public_jwks().to_string());
+    let tmp = tempfile::tempdir().expect("tmp");
+    let config = tmp.path().join("sim.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[[environments]]\nname = \"sandbox\"\npatients = 3\n[[environments.clients]]\nclient_id = \"uri-app\"\nkind = \"confidential-asymmetric\"\njwks_uri = \"{jwks_uri}\"\nscopes = \"system/*.rs\"\n"
+        ),
+    )
+    .expect("config");
+    let server = Server::start(&["--config", config.to_str().expect("utf-8")]);
+    let token_url = format!("{}/sandbox/auth/token", server.url);
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let send = |key: &ClientKey, jti: &str| {
+        let assertion = key
+            .sign_assertion(&json!({"iss": "uri-app", "sub": "uri-app", "aud": token_url, "exp": now + 120, "jti": jti}))
+            .expect("signed");
+        post_form(
+            &token_url,
+            &[
+                ("grant_type", "client_credentials"),
+                ("scope", "system/Patient.rs"),
+                (
+                    "client_assertion_type",
+                    "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+                ),
+                ("client_assertion", &assertion),
+            ],
+        )
+    };
+    assert_eq!(send(&key, "a-1").status(), StatusCode::OK);
+    let stranger = ClientKey::generate(ClientAlg::Es384).expect("another key");
+    let refused = send(&stranger, "a-2");
+    assert_eq!(refused.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        refused.json::<Value>().expect("error")["error"],
+        "invalid_client"
+    );
+}
+
+#[test]
+fn rotated_keys_sign_new_tokens_while_old_tokens_stay_valid() {
+    let server = Server::start(&["--patients", "3"]);
+    let jwks = |server: &Server| -> Value {
+        browser()
+            .get(format!("{}/sandbox/auth/jwks", server.url))
+            .send()
+            .expect("sent")
+            .json()
+            .expect("jwks")
+    };
+    let kid_of = |token: &str| -> String {
+        use base64::Engine;
+        let header = token.split('.').next().unwrap_or_default();
+        let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(header)
+            .expect("base64url header");
+        serde_json::from_slice::<Value>(&bytes).expect("json")["kid"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    };
+    let before = jwks(&server)["keys"].as_array().map_or(0, Vec::len);
+    let old = backend_token(
+        &server,
+        "fhirdrill-backend-es384",
+        "ES384",
+        "system/Patient.rs",
+    )
+    .json::<Value>()
+    .expect("tokens")["access_token"]
+        .as_str()
+        .expect("token")
+        .to_string();
+    let rotated = admin_client()
+        .post(format!("{}/_sim/keys/rotate", server.url))
+        .json(&json!({}))
+        .send()
+        .expect("sent");
+    assert_eq!(rotated.status(), StatusCode::OK);
+    let new_kid = rotated.json::<Value>().expect("json")["access_token_kid"]
+        .as_str()
+        .expect("kid")
+        .to_string();
+    assert_ne!(new_kid, kid_of(&old));
+    assert_eq!(
+        jwks(&server)["keys"].as_array().map_or(0, Vec::len),
+        before * 2,
+        "old keys stay published"
+    );
+    assert_eq!(
+        fhir_get(&server, &old, "Patient").status(),
+        StatusCode::OK,
+        "old tokens stay valid"
+    );
+    let new = backend_token(
+        &server,
+        "fhirdrill-backend-es384",
+        "ES384",
+        "system/Observation.rs",
+    )
+    .json::<Value>()
+    .expect("tokens")["access_token"]
+        .as_str()
+        .expect("token")
+        .to_string();
+    assert_eq!(kid_of(&new), new_kid);
+}
+
+#[test]
+fn a_token_from_another_environment_is_refused_and_says_so() {
+    use fhirdrill_simulator::smart::keys::{ClientAlg, ClientKey};
+    let tmp = tempfile::tempdir().expect("tmp");
+    let config = tmp.path().join("sim.toml");
+    std::fs::write(
+        &config,
+        "[[environments]]\nname = \"sandbox\"\npatients = 2\n[[environments]]\nname = \"staging\"\npatients = 2\n",
+    )
+    .expect("config");
+    let server = Server::start(&["--config", config.to_str().expect("utf-8")]);
+    let all: Value = admin_client()
+        .get(format!("{}/_sim/registrations", server.url))
+        .send()
+        .expect("sent")
+        .json()
+        .expect("json");
+    let staging = &all["environments"][1];
+    assert_eq!(staging["name"], "staging");
+    let client = staging["clients"]
+        .as_array()
+        .and_then(|cs| {
+            cs.iter()
+                .find(|c| c["client_id"] == "fhirdrill-backend-es384")
+        })
+        .expect("the same client id in staging");
+    let key = ClientKey::from_pem(
+        ClientAlg::Es384,
+        client["private_key_pem"].as_str().expect("pem"),
+    )
+    .expect("key");
+    let token_url = staging["token_url"].as_str().expect("token url");
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let assertion = key
+        .sign_assertion(&json!({"iss": "fhirdrill-backend-es384", "sub": "fhirdrill-backend-es384", "aud": token_url, "exp": now + 120, "jti": "cross-env"}))
+        .expect("signed");
+    let tokens: Value = post_form(
+        token_url,
+        &[
+            ("grant_type", "client_credentials"),
+            ("scope", "system/Patient.rs"),
+            (
+                "client_assertion_type",
+                "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+            ),
+            ("client_assertion", &assertion),
+        ],
+    )
+    .json()
+    .expect("tokens");
+    let access = tokens["access_token"].as_str().expect("a staging token");
+    let at_staging = browser()
+        .get(format!("{}/staging/fhir/Patient", server.url))
+        .bearer_auth(access)
+        .send()
+        .expect("sent");
+    assert_eq!(at_staging.status(), StatusCode::OK);
+    let at_sandbox = fhir_get(&server, access, "Patient");
+    assert_eq!(at_sandbox.status(), StatusCode::UNAUTHORIZED);
+    let challenge = at_sandbox
+        .headers()
+        .get("www-authenticate")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string();
+    assert!(challenge.contains("/staging/auth"), "{challenge}");
+}

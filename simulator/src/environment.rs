@@ -81,13 +81,37 @@ impl Environment {
 
     /// Why a bearer token this environment never issued is refused, as precisely as can be
     /// told without trusting it.
-    pub fn diagnose_unknown_token(&self, token: &str, _public_url: &str) -> String {
-        if token.split('.').count() != 3 {
-            return "the bearer token is not one this environment issued (not a JWT)".into();
+    /// `issuer` and `fhir_base` are this environment's; `now_unix` is the simulated time.
+    pub fn diagnose_unknown_token(
+        &self,
+        token: &str,
+        issuer: &str,
+        fhir_base: &str,
+        now_unix: i64,
+    ) -> String {
+        let parsed = match crate::smart::jwt::parse_compact(token, crate::smart::jwt::MAX_TOKEN_LEN)
+        {
+            Ok(parsed) => parsed,
+            Err(e) => return format!("the bearer token is not one this environment issued ({e})"),
+        };
+        let claimed = parsed.claims.get("iss").and_then(serde_json::Value::as_str);
+        if let Some(other) = claimed.filter(|i| *i != issuer) {
+            return format!(
+                "the bearer token was issued by {}, not by this environment ({issuer}): a token \
+                 is accepted only where it was issued",
+                crate::smart::jwt::shown(other)
+            );
         }
-        "the bearer token is not one this environment issued (tokens are bound to the \
-         environment that issued them and do not survive a restart of the simulator)"
-            .into()
+        match self
+            .auth
+            .keys()
+            .map(|k| k.verify(token, issuer, fhir_base, now_unix))
+        {
+            Ok(Err(e)) => format!("the bearer token was refused: {e}"),
+            _ => "the bearer token is not one this environment issued (tokens do not survive a \
+                  restart of the simulator)"
+                .into(),
+        }
     }
 
     /// Restores the seed state, discarding every change since start and every export job.

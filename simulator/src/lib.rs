@@ -281,7 +281,12 @@ impl Simulator {
             None => Err(unauthorized(
                 env,
                 self,
-                &env.diagnose_unknown_token(token, &self.public_url),
+                &env.diagnose_unknown_token(
+                    token,
+                    &smart::issuer(self, env),
+                    &format!("{}{}", self.public_url, env.base_path()),
+                    now.unix_timestamp(),
+                ),
                 true,
             )),
         }

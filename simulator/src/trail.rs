@@ -194,8 +194,12 @@ impl Trail {
         let handle = std::thread::Builder::new()
             .name("audit-writer".into())
             .spawn({
-                let (file, state, closing, error) =
-                    (Arc::clone(&file), Arc::clone(&state), Arc::clone(&closing), Arc::clone(&error));
+                let (file, state, closing, error) = (
+                    Arc::clone(&file),
+                    Arc::clone(&state),
+                    Arc::clone(&closing),
+                    Arc::clone(&error),
+                );
                 move || write_loop(&file, &state, &closing, &error)
             })
             .ok();
@@ -217,7 +221,11 @@ impl Trail {
             let (flag, wake) = &*writer.closing;
             *flag.lock().unwrap_or_else(|p| p.into_inner()) = true;
             wake.notify_all();
-            let handle = writer.handle.lock().unwrap_or_else(|p| p.into_inner()).take();
+            let handle = writer
+                .handle
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .take();
             if let Some(handle) = handle
                 && handle.join().is_err()
             {
