@@ -954,3 +954,124 @@ fn a_token_from_another_environment_is_refused_and_says_so() {
         .to_string();
     assert!(challenge.contains("/staging/auth"), "{challenge}");
 }
+
+#[test]
+fn codes_expire_belong_to_one_client_and_confidential_clients_must_authenticate() {
+    let server = Server::start(&["--patients", "5"]);
+    let reg = registrations(&server);
+    let secret = reg["clients"]
+        .as_array()
+        .and_then(|cs| {
+            cs.iter()
+                .find(|c| c["client_id"] == "fhirdrill-demo-confidential")
+        })
+        .and_then(|c| c["client_secret"].as_str())
+        .expect("the test secret")
+        .to_string();
+    let code_for = |client: &str| {
+        decide(
+            &server,
+            &json!({"client_id": client, "user": "patient1", "scope": "patient/*.rs offline_access"}),
+        );
+        let url =
+            authorize_url(&server, "patient/*.rs offline_access", &[]).replace(PUBLIC, client);
+        let response = browser().get(url).send().expect("sent");
+        param(&location(&response), "code").expect("a code")
+    };
+    // A code issued to the public client, redeemed by the confidential one.
+    let code = code_for(PUBLIC);
+    let stolen = token(
+        &server,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", REDIRECT),
+            ("client_id", "fhirdrill-demo-confidential"),
+            ("client_secret", &secret),
+            ("code_verifier", VERIFIER),
+        ],
+    );
+    assert_eq!(
+        stolen.json::<Value>().expect("error")["error"],
+        "invalid_grant"
+    );
+    // A code older than 60 s.
+    let code = code_for(PUBLIC);
+    admin_client()
+        .post(format!("{}/_sim/clock", server.url))
+        .json(&json!({"advance_seconds": 61}))
+        .send()
+        .expect("sent");
+    let late = token(
+        &server,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", REDIRECT),
+            ("client_id", PUBLIC),
+            ("code_verifier", VERIFIER),
+        ],
+    );
+    let error: Value = late.json().expect("error");
+    assert_eq!(error["error"], "invalid_grant");
+    assert!(
+        error["error_description"]
+            .as_str()
+            .unwrap_or("")
+            .contains("expired")
+    );
+    // The confidential client: no secret, a wrong one, then Basic and POST credentials.
+    let code = code_for("fhirdrill-demo-confidential");
+    let base = [
+        ("grant_type", "authorization_code"),
+        ("code", code.as_str()),
+        ("redirect_uri", REDIRECT),
+        ("code_verifier", VERIFIER),
+    ];
+    let unauthenticated = token(
+        &server,
+        &[&base[..], &[("client_id", "fhirdrill-demo-confidential")]].concat(),
+    );
+    assert_eq!(unauthenticated.status(), StatusCode::UNAUTHORIZED);
+    let wrong = browser()
+        .post(format!("{}/sandbox/auth/token", server.url))
+        .basic_auth("fhirdrill-demo-confidential", Some("not-the-secret"))
+        .form(&base)
+        .send()
+        .expect("sent");
+    assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        wrong.json::<Value>().expect("error")["error"],
+        "invalid_client"
+    );
+    let basic: Value = browser()
+        .post(format!("{}/sandbox/auth/token", server.url))
+        .basic_auth("fhirdrill-demo-confidential", Some(&secret))
+        .form(&base)
+        .send()
+        .expect("sent")
+        .json()
+        .expect("tokens");
+    let refresh = basic["refresh_token"].as_str().expect("a refresh token");
+    let as_bearer = fhir_get(&server, refresh, "Patient");
+    assert_eq!(
+        as_bearer.status(),
+        StatusCode::UNAUTHORIZED,
+        "a refresh token is not an access token"
+    );
+    let refreshed: Value = token(
+        &server,
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", refresh),
+            ("client_id", "fhirdrill-demo-confidential"),
+            ("client_secret", &secret),
+        ],
+    )
+    .json()
+    .expect("tokens");
+    assert!(
+        refreshed["access_token"].is_string(),
+        "client_secret_post: {refreshed}"
+    );
+}

@@ -13,15 +13,72 @@ use crate::Simulator;
 use crate::outcome::{FhirError, IssueType};
 use crate::request::{SimRequest, SimResponse};
 
-/// Handles `/_sim/<segments>`.
+/// Handles `/_sim/<segments>`. Every call but the health probe and reads of the access log
+/// itself (a poller would otherwise never see the log go quiet) is recorded in the trail.
 pub fn handle(sim: &Simulator, req: &SimRequest, segments: &[&str]) -> SimResponse {
-    let public = matches!(segments, ["health"] | ["signin"]);
-    if !public && !sim.is_admin(req) && !launcher::has_admin_cookie(sim, req) {
-        return match segments {
+    let admitted = matches!(segments, ["health"] | ["signin"])
+        || sim.is_admin(req)
+        || launcher::has_admin_cookie(sim, req);
+    let response = if admitted {
+        dispatch(sim, req, segments)
+    } else {
+        match segments {
             ["launcher" | "launch"] => launcher::signin_page(None),
             _ => admin_unauthorized(),
-        };
+        }
+    };
+    if !matches!(segments, ["health"] | ["access-log"]) {
+        record(sim, req, segments, admitted, response.status);
     }
+    response
+}
+
+/// The admin call in the trail: which endpoint, whether the admin token came with it, and the
+/// status (never the body: it may name patients or carry secrets).
+fn record(sim: &Simulator, req: &SimRequest, segments: &[&str], admitted: bool, status: u16) {
+    let named = req.query_value("environment");
+    let environment = sim
+        .environments()
+        .iter()
+        .find(|e| Some(e.name()) == named)
+        .or_else(|| sim.environments().first())
+        .map_or("", |e| e.name());
+    // Only known endpoint names reach the log: an unknown path could carry anything.
+    let name = segments.join("/");
+    let action = if ENDPOINTS.contains(&name.as_str()) {
+        name
+    } else {
+        "unknown".to_string()
+    };
+    sim.trail().record(crate::trail::AccessRecord {
+        time: crate::clock::fhir_instant(sim.clock().now()),
+        environment: environment.to_string(),
+        channel: "admin",
+        route: format!("/_sim/{action}"),
+        action,
+        token_kind: if admitted { "admin" } else { "none" }.to_string(),
+        status,
+        outcome: crate::trail::AccessRecord::outcome_of(status),
+        ..crate::trail::AccessRecord::default()
+    });
+}
+
+/// The admin endpoints, by path under `/_sim/`.
+const ENDPOINTS: &[&str] = &[
+    "health",
+    "signin",
+    "launcher",
+    "launch",
+    "reset",
+    "registrations",
+    "authorizations",
+    "clock",
+    "access-log",
+    "keys/rotate",
+    "tokens/revoke",
+];
+
+fn dispatch(sim: &Simulator, req: &SimRequest, segments: &[&str]) -> SimResponse {
     match (&req.method, segments) {
         (&Method::GET, ["health"]) => health(sim),
         (&Method::GET, ["signin"]) => launcher::signin_page(None),

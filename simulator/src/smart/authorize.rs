@@ -568,7 +568,11 @@ fn redirect_error(
     state: &str,
     e: &Redirected,
 ) -> SimResponse {
-    let client = ep.req.query_value("client_id").unwrap_or("");
+    let client = ep
+        .req
+        .query_value("client_id")
+        .filter(|id| ep.env.auth().registrations().client(id).is_some())
+        .unwrap_or("");
     ep.record_oauth(
         "authorize",
         client,

@@ -78,9 +78,9 @@ pub(crate) fn token(ep: &Endpoint<'_>) -> SimResponse {
         time: crate::clock::fhir_instant(ep.now()),
         environment: ep.env.name().to_string(),
         channel: "oauth",
-        action: format!("token-{}", form.get("grant_type").unwrap_or("none")),
+        action: format!("token-{}", grant_type_name(form.get("grant_type"))),
         token_kind: "none".into(),
-        scope_requested: form.get("scope").map(str::to_string),
+        scope_requested: form.get("scope").map(loggable_scope),
         ..AccessRecord::default()
     };
     record.client_id = claimed_client(ep, &form);
@@ -106,7 +106,7 @@ pub(crate) fn token(ep: &Endpoint<'_>) -> SimResponse {
             record.token_id = Some(issued.grant.token_id.clone());
             record.token_kind = "access".into();
             record.scope_granted = issued.body["scope"].as_str().map(str::to_string);
-            record.scope_requested = Some(issued.scope_requested.clone());
+            record.scope_requested = Some(loggable_scope(&issued.scope_requested));
             ep.sim.trail().record(record);
             oauth_json(&issued.body)
         }
@@ -122,6 +122,26 @@ pub(crate) fn token(ep: &Endpoint<'_>) -> SimResponse {
                 response
             }
         }
+    }
+}
+
+/// The grant type as the access log names it: only known names (a client may send anything).
+fn grant_type_name(grant_type: Option<&str>) -> &'static str {
+    match grant_type {
+        Some("authorization_code") => "authorization_code",
+        Some("refresh_token") => "refresh_token",
+        Some("client_credentials") => "client_credentials",
+        Some(_) => "unsupported",
+        None => "none",
+    }
+}
+
+/// A requested scope as the access log keeps it: canonical when it parses, else a placeholder
+/// (a client may send anything in `scope`, and the log never echoes free text).
+fn loggable_scope(text: &str) -> String {
+    match parse_scopes(text) {
+        Ok(scopes) => scope_text(&scopes),
+        Err(_) => "(invalid scope)".to_string(),
     }
 }
 
