@@ -58,6 +58,9 @@ pub struct Grant {
     pub encounter: Option<String>,
     /// The granted clinical scopes.
     pub scopes: Vec<ClinicalScope>,
+    /// Their canonical text, in the same order (made once, for the access log); computed on
+    /// the fly when it does not match `scopes`.
+    pub scope_names: Vec<Arc<str>>,
     /// Every granted scope, as text (for messages and the audit trail).
     pub scope_text: String,
     /// The patients the user may see (`user/` scopes): a practitioner's panel, or a patient
@@ -271,10 +274,18 @@ impl Grant {
             .filter_map(|r| r.split('/').next())
             .collect();
         types.extend(resource_type);
+        let named = self.scope_names.len() == self.scopes.len();
         self.scopes
             .iter()
-            .filter(|s| types.iter().any(|t| covers_type(s, t)))
-            .map(ToString::to_string)
+            .enumerate()
+            .filter(|(_, s)| types.iter().any(|t| covers_type(s, t)))
+            .map(|(i, s)| {
+                if named {
+                    self.scope_names[i].to_string()
+                } else {
+                    s.to_string()
+                }
+            })
             .collect()
     }
 

@@ -245,6 +245,7 @@ fn grant(f: &Fixture, d: &Drawn) -> Grant {
                 _ => None,
             })
             .collect(),
+        scope_names: Vec::new(),
         scope_text: d.scopes.join(" "),
         user_patients: user.map(|(_, p)| Arc::new(p)),
         group_patients: d.group.as_ref().map(|g| {

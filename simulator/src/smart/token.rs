@@ -717,7 +717,7 @@ fn id_token(
 
 /// The grant an access token carries into enforcement.
 fn build_grant(ep: &Endpoint<'_>, subject: &Subject<'_>, jti: &str, granted: &str) -> Grant {
-    let clinical = subject
+    let clinical: Vec<super::scopes::ClinicalScope> = subject
         .scopes
         .iter()
         .filter_map(|s| match s {
@@ -731,6 +731,10 @@ fn build_grant(ep: &Endpoint<'_>, subject: &Subject<'_>, jti: &str, granted: &st
         user: subject.user.map(|u| u.fhir_user.clone()),
         patient: subject.patient.clone(),
         encounter: subject.encounter.clone(),
+        scope_names: clinical
+            .iter()
+            .map(|c: &super::scopes::ClinicalScope| Arc::from(c.to_string()))
+            .collect(),
         scopes: clinical,
         scope_text: granted.to_string(),
         user_patients: subject.user.map(|u| Arc::clone(&u.patients)),
