@@ -620,20 +620,26 @@ fn agents(record: &AccessRecord) -> Vec<Agent<'_>> {
     agents
 }
 
-/// The patients, the resources, and the token with its scopes.
+/// The patients, the resources, and the token with its scopes (entity codes carry no display:
+/// they repeat for every entity of every event).
 fn entities(record: &AccessRecord) -> Vec<Entity<'_>> {
     let mut entities: Vec<Entity<'_>> =
         Vec::with_capacity(record.patients.len() + record.resources.len() + 1);
     entities.extend(record.patients.iter().map(|p| Entity {
         what: Some(reference(format!("Patient/{p}"))),
-        kind: coding(ENTITY_TYPE, "1", Some("Person")),
-        role: coding(OBJECT_ROLE, "1", Some("Patient")),
+        kind: coding(ENTITY_TYPE, "1", None),
+        role: coding(OBJECT_ROLE, "1", None),
         detail: Vec::new(),
     }));
-    entities.extend(record.resources.iter().map(|r| Entity {
+    // A Patient that is already an entity as the patient is not listed again as a resource.
+    let listed = |r: &&String| {
+        r.strip_prefix("Patient/")
+            .is_some_and(|id| record.patients.iter().any(|p| p == id))
+    };
+    entities.extend(record.resources.iter().filter(|r| !listed(r)).map(|r| Entity {
         what: Some(reference(r.as_str())),
-        kind: coding(ENTITY_TYPE, "2", Some("System Object")),
-        role: coding(OBJECT_ROLE, "4", Some("Domain Resource")),
+        kind: coding(ENTITY_TYPE, "2", None),
+        role: coding(OBJECT_ROLE, "4", None),
         detail: Vec::new(),
     }));
     let mut details = vec![Detail {
@@ -665,8 +671,8 @@ fn entities(record: &AccessRecord) -> Vec<Entity<'_>> {
             }),
             display: None,
         }),
-        kind: coding(ENTITY_TYPE, "2", Some("System Object")),
-        role: coding(OBJECT_ROLE, "13", Some("Security Resource")),
+        kind: coding(ENTITY_TYPE, "2", None),
+        role: coding(OBJECT_ROLE, "13", None),
         detail: details,
     });
     entities
