@@ -636,12 +636,18 @@ fn entities(record: &AccessRecord) -> Vec<Entity<'_>> {
         r.strip_prefix("Patient/")
             .is_some_and(|id| record.patients.iter().any(|p| p == id))
     };
-    entities.extend(record.resources.iter().filter(|r| !listed(r)).map(|r| Entity {
-        what: Some(reference(r.as_str())),
-        kind: coding(ENTITY_TYPE, "2", None),
-        role: coding(OBJECT_ROLE, "4", None),
-        detail: Vec::new(),
-    }));
+    entities.extend(
+        record
+            .resources
+            .iter()
+            .filter(|r| !listed(r))
+            .map(|r| Entity {
+                what: Some(reference(r.as_str())),
+                kind: coding(ENTITY_TYPE, "2", None),
+                role: coding(OBJECT_ROLE, "4", None),
+                detail: Vec::new(),
+            }),
+    );
     let mut details = vec![Detail {
         kind: "token-kind",
         value: record.token_kind.as_str().into(),
