@@ -1075,3 +1075,63 @@ fn codes_expire_belong_to_one_client_and_confidential_clients_must_authenticate(
         "client_secret_post: {refreshed}"
     );
 }
+
+#[test]
+fn writes_must_reach_every_patient_and_everything_follows_only_visible_links() {
+    let server = Server::start(&["--patients", "10"]);
+    let (tokens, patient) = patient_token(
+        &server,
+        "launch/patient patient/Observation.cruds patient/Patient.r patient/Practitioner.rs",
+    );
+    let access = tokens["access_token"].as_str().expect("token");
+    let all: Value = admin_client()
+        .get(format!("{}/Patient?_count=100", server.fhir()))
+        .send()
+        .expect("sent")
+        .json()
+        .expect("bundle");
+    let other = ids(&all)
+        .into_iter()
+        .map(|id| id.trim_start_matches("Patient/").to_string())
+        .find(|id| *id != patient)
+        .expect("another patient");
+    let post = |body: Value| {
+        browser()
+            .post(format!("{}/Observation", server.fhir()))
+            .bearer_auth(access)
+            .header("content-type", "application/fhir+json")
+            .body(body.to_string())
+            .send()
+            .expect("sent")
+            .status()
+    };
+    let own = json!({"resourceType": "Observation", "status": "final", "code": {"text": "x"}, "subject": {"reference": format!("Patient/{patient}")}});
+    assert_eq!(post(own), StatusCode::CREATED);
+    let smuggled = json!({"resourceType": "Observation", "status": "final", "code": {"text": "x"},
+        "subject": {"reference": format!("Patient/{other}")}, "focus": [{"reference": format!("Patient/{patient}")}]});
+    assert_eq!(
+        post(smuggled),
+        StatusCode::FORBIDDEN,
+        "one reference to the own patient does not open another's compartment"
+    );
+    // $everything with only Patient and Practitioner scopes: no practitioner that only hidden
+    // resources (encounters, observations…) point to.
+    let everything: Value = fhir_get(&server, access, &format!("Patient/{patient}/$everything"))
+        .json()
+        .expect("bundle");
+    let returned = ids(&everything);
+    let text = everything["entry"].to_string();
+    let others: String = everything["entry"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|e| e["resource"]["resourceType"] != "Practitioner")
+        .map(|e| e["resource"].to_string())
+        .collect();
+    for practitioner in returned.iter().filter(|r| r.starts_with("Practitioner/")) {
+        assert!(
+            others.contains(practitioner.as_str()),
+            "{practitioner} came from a hidden resource: {text}"
+        );
+    }
+}

@@ -228,6 +228,33 @@ impl Grant {
         })
     }
 
+    /// Whether some scope permits `action` on this resource for EVERY patient it is about (for
+    /// writes, and for records that mention several patients): `allows`, patient by patient.
+    pub fn allows_all(
+        &self,
+        action: Action,
+        resource_type: &str,
+        patients: &[String],
+        resource: Option<&Value>,
+        source: &dyn ResourceSource,
+    ) -> bool {
+        if patients.is_empty() {
+            return self
+                .allows(action, resource_type, patients, resource, source)
+                .is_some();
+        }
+        patients.iter().all(|p| {
+            self.allows(
+                action,
+                resource_type,
+                std::slice::from_ref(p),
+                resource,
+                source,
+            )
+            .is_some()
+        })
+    }
+
     /// Whether the grant lets its holder see this resource (by read or by search).
     pub fn sees(
         &self,
@@ -325,6 +352,27 @@ fn restrictions_hold(
 }
 
 impl Principal {
+    /// Checks `action` on a resource for every patient it is about (writes); the 403 says the
+    /// resource is outside the token's reach.
+    pub fn require_all_on(
+        &self,
+        action: Action,
+        resource_type: &str,
+        id: &str,
+        patients: &[String],
+        resource: Option<&Value>,
+        source: &dyn ResourceSource,
+    ) -> Result<(), FhirError> {
+        let Some(grant) = self.grant() else {
+            return Ok(());
+        };
+        grant.require(action, resource_type)?;
+        if grant.allows_all(action, resource_type, patients, resource, source) {
+            return Ok(());
+        }
+        Err(outside(action, resource_type, id))
+    }
+
     /// The grant behind a bearer token; `None` for the admin.
     pub fn grant(&self) -> Option<&Grant> {
         match self {
@@ -360,22 +408,27 @@ impl Principal {
         {
             return Ok(());
         }
-        Err(FhirError::new(
-            403,
-            IssueType::Forbidden,
-            format!(
-                "{resource_type}/{id} is outside what this token may {} (its patient context, \
-                 user or scope restrictions do not reach it)",
-                match action {
-                    Action::Create => "create",
-                    Action::Read => "read",
-                    Action::Update => "update",
-                    Action::Delete => "delete",
-                    Action::Search => "search",
-                }
-            ),
-        ))
+        Err(outside(action, resource_type, id))
     }
+}
+
+/// The 403 for a resource outside the token's reach; it says nothing of the resource's content.
+fn outside(action: Action, resource_type: &str, id: &str) -> FhirError {
+    FhirError::new(
+        403,
+        IssueType::Forbidden,
+        format!(
+            "{resource_type}/{id} is outside what this token may {} (its patient context, user \
+             or scope restrictions do not reach every patient it is about)",
+            match action {
+                Action::Create => "create",
+                Action::Read => "read",
+                Action::Update => "update",
+                Action::Delete => "delete",
+                Action::Search => "search",
+            }
+        ),
+    )
 }
 
 #[cfg(test)]

@@ -164,3 +164,27 @@ fn permissions_are_per_action() {
             .is_ok()
     );
 }
+
+#[test]
+fn writes_need_every_patient_a_resource_is_about() {
+    let s = store();
+    let g = grant("patient/Observation.cruds", Some("a"), None);
+    let both = ["a".to_string(), "b".to_string()];
+    assert!(
+        g.allows(Action::Create, "Observation", &both, None, &s)
+            .is_some(),
+        "any-of, for reads"
+    );
+    assert!(
+        !g.allows_all(Action::Create, "Observation", &both, None, &s),
+        "all-of, for writes"
+    );
+    assert!(g.allows_all(Action::Create, "Observation", &both[..1], None, &s));
+    let principal = Principal::Bearer(Arc::new(g));
+    assert_eq!(
+        principal
+            .require_all_on(Action::Update, "Observation", "x", &both, None, &s)
+            .map_err(|e| e.status),
+        Err(403)
+    );
+}

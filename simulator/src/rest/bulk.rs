@@ -60,8 +60,9 @@ struct OutputFile {
 #[derive(Debug)]
 struct Job {
     id: String,
-    /// The client that started it (`None`: the admin); only it may poll, fetch or cancel.
-    owner: Option<String>,
+    /// The client and user that started it (`None`: the admin); only they may poll, fetch or
+    /// cancel.
+    owner: Option<(String, Option<String>)>,
     started: Instant,
     transaction_time: String,
     request: String,
@@ -122,11 +123,18 @@ impl BulkJobs {
     }
 }
 
-/// Whether `principal` may see `job`: the admin sees every job, a client its own.
+/// Whether `principal` may see `job`: the admin sees every job; a token, the jobs started by
+/// its client for the same user (or none), and only while it holds a system/ or user/ scope.
 fn owns(principal: &Principal, job: &Job) -> bool {
     match principal.grant() {
         None => true,
-        Some(grant) => job.owner.as_deref() == Some(grant.client_id.as_str()),
+        Some(grant) => {
+            grant.has_population_scope()
+                && job
+                    .owner
+                    .as_ref()
+                    .is_some_and(|(client, user)| *client == grant.client_id && *user == grant.user)
+        }
     }
 }
 
@@ -436,7 +444,10 @@ pub(crate) fn kick_off(ctx: &Ctx<'_>, level: &ExportLevel) -> Result<SimResponse
     let files = output_files(&snapshot(&store, level, &filter)?, FILE_LIMIT);
     let job = Job {
         id: new_id(),
-        owner: ctx.principal.grant().map(|g| g.client_id.clone()),
+        owner: ctx
+            .principal
+            .grant()
+            .map(|g| (g.client_id.clone(), g.user.clone())),
         started: Instant::now(),
         transaction_time,
         request: request_url(ctx, level),

@@ -134,6 +134,22 @@ pub(crate) fn vread(
         )));
     };
     ctx.principal.require(Action::Read, resource_type)?;
+    // The resource as a whole is judged first, so a token outside it cannot learn which of
+    // its versions exist (403 for all of them, not 403 for some and 404 for others).
+    if ctx.principal.grant().is_some() {
+        let store = ctx.env.read();
+        if let Some(patients) = store.patients_of(resource_type, id) {
+            let current = store.get(resource_type, id);
+            ctx.principal.require_on(
+                Action::Read,
+                resource_type,
+                id,
+                patients,
+                current.as_deref(),
+                &*store,
+            )?;
+        }
+    }
     let lookup = ctx.env.read().version(resource_type, id, vid);
     if let Lookup::Found(version) | Lookup::Deleted(version) = &lookup {
         check_version(ctx, Action::Read, resource_type, id, version)?;
@@ -232,9 +248,10 @@ pub(crate) struct Written {
     pub(crate) version: Option<Version>,
 }
 
-/// Checks that `principal` may make this write: the new content must be within its reach, and
-/// so must the version it replaces or deletes (a token cannot move a resource out of, or into,
-/// a compartment it does not reach).
+/// Checks that `principal` may make this write: the new content must be within its reach for
+/// EVERY patient it is about (one reference to the caller's own patient must not carry a write
+/// into another's compartment), and so must the last version it replaces or deletes, even a
+/// deleted one (a token cannot take over another patient's deleted id).
 fn authorize_write(store: &Store, op: &WriteOp, principal: &Principal) -> Result<(), FhirError> {
     let Some(grant) = principal.grant() else {
         return Ok(());
@@ -255,12 +272,17 @@ fn authorize_write(store: &Store, op: &WriteOp, principal: &Principal) -> Result
     };
     grant.require(action, resource_type)?;
     if let Some(resource) = new {
-        let patients = patients_about(resource);
-        principal.require_on(action, resource_type, id, &patients, Some(resource), store)?;
+        // Judged as it will be stored: a created resource gets the server's id, not the body's.
+        let mut stored = resource.clone();
+        if let (Action::Create, Value::Object(map)) = (action, &mut stored) {
+            map.insert("id".into(), json!(id));
+        }
+        let patients = patients_about(&stored);
+        principal.require_all_on(action, resource_type, id, &patients, Some(&stored), store)?;
     }
-    if let Some(old) = store.get(resource_type, id) {
-        let patients = store.patients_of(resource_type, id).unwrap_or_default();
-        principal.require_on(action, resource_type, id, patients, Some(&old), store)?;
+    if let Some(patients) = store.patients_of(resource_type, id) {
+        let old = store.get(resource_type, id);
+        principal.require_all_on(action, resource_type, id, patients, old.as_deref(), store)?;
     }
     Ok(())
 }

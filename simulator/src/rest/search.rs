@@ -130,7 +130,10 @@ fn audit_search(ctx: &Ctx<'_>, parsed: &ParsedSearch) -> Result<SimResponse, Fhi
         let store = ctx.env.read();
         matches.retain(|event| {
             let patients = crate::store::patients_about(event);
-            grant.sees(AUDIT_TYPE, &patients, Some(event), &*store)
+            // Every patient an event names must be in reach: one event can list several.
+            [Action::Read, Action::Search].iter().any(|action| {
+                grant.allows_all(*action, AUDIT_TYPE, &patients, Some(event), &*store)
+            })
         });
     }
     matches.reverse();
@@ -330,6 +333,10 @@ pub(crate) fn everything(ctx: &Ctx<'_>, patient_id: &str) -> Result<SimResponse,
             continue;
         }
         members.extend(store.in_patient_compartment(resource_type, patient_id));
+    }
+    // Filtered before following references: what a hidden resource points to must not show.
+    if let Some(view) = &view {
+        members.retain(|r| view.sees(r));
     }
     let mut seen: BTreeSet<String> = members.iter().map(|r| key(r)).collect();
     let mut referenced = Vec::new();
