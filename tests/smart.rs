@@ -134,6 +134,21 @@ fn ids(bundle: &Value) -> Vec<String> {
         .collect()
 }
 
+/// A patient of the environment other than `patient`.
+fn another_patient(server: &Server, patient: &str) -> String {
+    let all: Value = admin_client()
+        .get(format!("{}/Patient?_count=100", server.fhir()))
+        .send()
+        .expect("sent")
+        .json()
+        .expect("bundle");
+    ids(&all)
+        .into_iter()
+        .map(|id| id.trim_start_matches("Patient/").to_string())
+        .find(|id| id != patient)
+        .expect("another patient")
+}
+
 /// Pre-decides the next authorization of the public client (the CI path).
 fn decide(server: &Server, body: &Value) {
     let r = admin_client()
@@ -267,17 +282,7 @@ fn a_patient_token_reaches_only_its_patient_by_every_vector() {
     let server = Server::start(&["--patients", "30"]);
     let (tokens, patient) = patient_token(&server, "launch/patient patient/*.rs openid fhirUser");
     let access = tokens["access_token"].as_str().expect("token");
-    let all: Value = admin_client()
-        .get(format!("{}/Patient?_count=100", server.fhir()))
-        .send()
-        .expect("sent")
-        .json()
-        .expect("bundle");
-    let other = ids(&all)
-        .into_iter()
-        .map(|id| id.trim_start_matches("Patient/").to_string())
-        .find(|id| *id != patient)
-        .expect("another patient");
+    let other = another_patient(&server, &patient);
     assert_eq!(
         fhir_get(&server, access, &format!("Patient/{other}")).status(),
         StatusCode::FORBIDDEN
@@ -1084,17 +1089,7 @@ fn writes_must_reach_every_patient_and_everything_follows_only_visible_links() {
         "launch/patient patient/Observation.cruds patient/Patient.r patient/Practitioner.rs",
     );
     let access = tokens["access_token"].as_str().expect("token");
-    let all: Value = admin_client()
-        .get(format!("{}/Patient?_count=100", server.fhir()))
-        .send()
-        .expect("sent")
-        .json()
-        .expect("bundle");
-    let other = ids(&all)
-        .into_iter()
-        .map(|id| id.trim_start_matches("Patient/").to_string())
-        .find(|id| *id != patient)
-        .expect("another patient");
+    let other = another_patient(&server, &patient);
     let post = |body: Value| {
         browser()
             .post(format!("{}/Observation", server.fhir()))

@@ -363,14 +363,28 @@ impl Principal {
         resource: Option<&Value>,
         source: &dyn ResourceSource,
     ) -> Result<(), FhirError> {
+        self.require_where(action, resource_type, id, |g| {
+            g.allows_all(action, resource_type, patients, resource, source)
+        })
+    }
+
+    /// Checks the type-level scope, then `allowed` on the grant; the admin passes.
+    fn require_where(
+        &self,
+        action: Action,
+        resource_type: &str,
+        id: &str,
+        allowed: impl FnOnce(&Grant) -> bool,
+    ) -> Result<(), FhirError> {
         let Some(grant) = self.grant() else {
             return Ok(());
         };
         grant.require(action, resource_type)?;
-        if grant.allows_all(action, resource_type, patients, resource, source) {
-            return Ok(());
+        if allowed(grant) {
+            Ok(())
+        } else {
+            Err(outside(action, resource_type, id))
         }
-        Err(outside(action, resource_type, id))
     }
 
     /// The grant behind a bearer token; `None` for the admin.
@@ -398,17 +412,10 @@ impl Principal {
         resource: Option<&Value>,
         source: &dyn ResourceSource,
     ) -> Result<(), FhirError> {
-        let Some(grant) = self.grant() else {
-            return Ok(());
-        };
-        grant.require(action, resource_type)?;
-        if grant
-            .allows(action, resource_type, patients, resource, source)
-            .is_some()
-        {
-            return Ok(());
-        }
-        Err(outside(action, resource_type, id))
+        self.require_where(action, resource_type, id, |g| {
+            g.allows(action, resource_type, patients, resource, source)
+                .is_some()
+        })
     }
 }
 
