@@ -149,6 +149,9 @@ async fn serve(config: SimConfig) -> anyhow::Result<()> {
     };
     server::serve(listener, Arc::clone(&sim), limits, shutdown).await?;
     sim.trail().close().context("cannot close the audit log")?;
+    if let Some(error) = sim.trail().write_error() {
+        anyhow::bail!("the audit log stopped accepting entries while serving: {error}");
+    }
     if let Some(log) = sim.trail().file() {
         let (entries, head) = log.head();
         println!(

@@ -44,6 +44,7 @@ fn health_names_every_environment_base() {
     let health = body(get(&format!("{}/_sim/health", server.url)));
     assert_eq!(health["status"], "ok");
     assert_eq!(health["environments"][0]["fhir_base"], server.fhir());
+    assert_eq!(health["audit_log"]["status"], "ok");
 }
 
 #[test]

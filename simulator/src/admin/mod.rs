@@ -218,9 +218,14 @@ fn health(sim: &Simulator) -> SimResponse {
             })
         })
         .collect();
+    // Still ready if the audit log failed (requests keep working, in memory), but said loudly.
+    let audit = match sim.trail().write_error() {
+        Some(error) => json!({"status": "failing", "error": error}),
+        None => json!({"status": "ok"}),
+    };
     SimResponse::json(
         200,
-        &json!({"status": "ok", "environments": environments}),
+        &json!({"status": "ok", "environments": environments, "audit_log": audit}),
         false,
         "application/json",
     )

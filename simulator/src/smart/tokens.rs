@@ -156,11 +156,6 @@ impl TokenStore {
         count
     }
 
-    /// Forgets every token (on reset).
-    pub fn clear(&self) {
-        self.write().clear();
-    }
-
     fn read(&self) -> std::sync::RwLockReadGuard<'_, HashMap<String, Arc<TokenRecord>>> {
         self.by_text.read().unwrap_or_else(|p| p.into_inner())
     }
