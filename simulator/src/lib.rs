@@ -72,6 +72,10 @@ impl Simulator {
     /// Work a request needs done asynchronously before [`Simulator::handle`]: fetching the
     /// `jwks_uri` of a client that authenticates with a JWT assertion.
     pub async fn prepare(&self, req: &SimRequest) {
+        // Every request passes here: only token requests need to be looked at further.
+        if !req.path.ends_with("/auth/token") {
+            return;
+        }
         let segments: Vec<&str> = req.path.split('/').filter(|s| !s.is_empty()).collect();
         let [env, "auth", "token"] = segments.as_slice() else {
             return;

@@ -74,15 +74,9 @@ pub(crate) fn token(ep: &Endpoint<'_>) -> SimResponse {
         Ok(p) => Form(p),
         Err(message) => return oauth_error(400, "invalid_request", &message),
     };
-    let mut record = AccessRecord {
-        time: crate::clock::fhir_instant(ep.now()),
-        environment: ep.env.name().to_string(),
-        channel: "oauth",
-        action: format!("token-{}", grant_type_name(form.get("grant_type"))),
-        token_kind: "none".into(),
-        scope_requested: form.get("scope").map(loggable_scope),
-        ..AccessRecord::default()
-    };
+    let action = format!("token-{}", grant_type_name(form.get("grant_type")));
+    let mut record = oauth_record(ep, &action, 200);
+    record.scope_requested = form.get("scope").map(loggable_scope);
     record.client_id = claimed_client(ep, &form);
     let result = authenticate_client(ep, &form).and_then(|(client, method)| {
         record.client_id = Some(client.client_id.clone());
@@ -110,18 +104,22 @@ pub(crate) fn token(ep: &Endpoint<'_>) -> SimResponse {
             ep.sim.trail().record(record);
             oauth_json(&issued.body)
         }
-        Err(r) => {
-            record.status = r.status;
-            record.outcome = "denied";
-            record.reason = Some(format!("{}: {}", r.error, r.description));
-            ep.sim.trail().record(record);
-            let response = oauth_error(r.status, r.error, &r.description);
-            if r.status == 401 {
-                response.with_header("www-authenticate", "Basic realm=\"token\"")
-            } else {
-                response
-            }
-        }
+        Err(r) => refused(ep, record, &r),
+    }
+}
+
+/// Records a refused OAuth request and answers it with the RFC 6749 error (401s carry the
+/// Basic challenge of RFC 6749 section 5.2).
+fn refused(ep: &Endpoint<'_>, mut record: AccessRecord, r: &Refusal) -> SimResponse {
+    record.status = r.status;
+    record.outcome = "denied";
+    record.reason = Some(format!("{}: {}", r.error, r.description));
+    ep.sim.trail().record(record);
+    let response = oauth_error(r.status, r.error, &r.description);
+    if r.status == 401 {
+        response.with_header("www-authenticate", "Basic realm=\"token\"")
+    } else {
+        response
     }
 }
 
@@ -821,13 +819,10 @@ pub(crate) fn introspect(ep: &Endpoint<'_>) -> SimResponse {
         Ok(p) => Form(p),
         Err(message) => return oauth_error(400, "invalid_request", &message),
     };
+    let mut entry = oauth_record(ep, "introspect", 200);
+    entry.client_id = claimed_client(ep, &form);
     if let Err(r) = introspection_caller(ep, &form) {
-        let mut entry = oauth_record(ep, "introspect", r.status);
-        entry.client_id = claimed_client(ep, &form);
-        entry.outcome = "denied";
-        entry.reason = Some(format!("{}: {}", r.error, r.description));
-        ep.sim.trail().record(entry);
-        return oauth_error(r.status, r.error, &r.description);
+        return refused(ep, entry, &r);
     }
     let Some(text) = form.get("token") else {
         return oauth_error(400, "invalid_request", "token is required");
@@ -838,8 +833,6 @@ pub(crate) fn introspect(ep: &Endpoint<'_>) -> SimResponse {
         Some(record) if record.is_active(now) => active_description(ep, record),
         _ => json!({"active": false}),
     };
-    let mut entry = oauth_record(ep, "introspect", 200);
-    entry.client_id = claimed_client(ep, &form);
     if let Some(record) = &found {
         entry.token_id = Some(record.id.clone());
         entry.token_kind = record.kind.as_str().to_string();
@@ -886,13 +879,7 @@ pub(crate) fn revoke(ep: &Endpoint<'_>) -> SimResponse {
     entry.client_id = claimed_client(ep, &form);
     let client = match authenticate_client(ep, &form) {
         Ok((client, _)) => client,
-        Err(r) => {
-            entry.status = r.status;
-            entry.outcome = "denied";
-            entry.reason = Some(format!("{}: {}", r.error, r.description));
-            ep.sim.trail().record(entry);
-            return oauth_error(r.status, r.error, &r.description);
-        }
+        Err(r) => return refused(ep, entry, &r),
     };
     let Some(text) = form.get("token") else {
         return oauth_error(400, "invalid_request", "token is required");
