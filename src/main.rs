@@ -5,7 +5,10 @@
 //! logic lives here.
 
 mod audit;
+mod demo;
 mod generate;
+mod run;
+mod scenarios;
 mod serve;
 
 use std::process::ExitCode;
@@ -33,6 +36,12 @@ enum Command {
     Serve(serve::ServeArgs),
     /// Check the audit log written by `serve`.
     Audit(audit::AuditArgs),
+    /// Start a simulator and the sample clinic app, attack it, and print the report.
+    Demo(demo::DemoArgs),
+    /// Attack an integration described by a target file; exit 1 on findings.
+    Run(run::RunArgs),
+    /// The scenario catalog.
+    Scenarios(scenarios::ScenariosArgs),
 }
 
 /// Logs go to stderr at the level named by `FHIRDRILL_LOG` (error, warn, info, debug, trace;
@@ -60,6 +69,12 @@ fn main() -> ExitCode {
         Command::Generate(args) => generate::run(args).map(|()| ExitCode::SUCCESS),
         Command::Serve(args) => serve::run(args).map(|()| ExitCode::SUCCESS),
         Command::Audit(args) => audit::run(args),
+        Command::Run(args) => run::run(args),
+        Command::Demo(args) => demo::run(args),
+        Command::Scenarios(args) => {
+            scenarios::run(args);
+            Ok(ExitCode::SUCCESS)
+        }
     };
     match result {
         Ok(code) => code,

@@ -8,15 +8,11 @@ use std::time::Instant;
 
 use anyhow::Context;
 use clap::Args;
-use fhirdrill_simulator::audit::{AuditLog, FsyncPolicy};
-use fhirdrill_simulator::behaviour::Behaviour;
 use fhirdrill_simulator::config::{Overrides, SimConfig};
-use fhirdrill_simulator::environment;
 use fhirdrill_simulator::smart::registry::{
     BACKEND_ES384, BACKEND_RS384, DEMO_CONFIDENTIAL, DEMO_PUBLIC,
 };
-use fhirdrill_simulator::trail::Trail;
-use fhirdrill_simulator::{Simulator, clock, loader, server};
+use fhirdrill_simulator::{Simulator, launch, server};
 
 /// Arguments of `fhirdrill serve`.
 #[derive(Debug, Args)]
@@ -96,31 +92,10 @@ fn state_dir(configured: Option<PathBuf>) -> anyhow::Result<PathBuf> {
 
 async fn serve(config: SimConfig) -> anyhow::Result<()> {
     let started = Instant::now();
-    let loaded_at = clock::fhir_instant(time::OffsetDateTime::now_utc());
     let state = state_dir(config.state_dir.clone())?;
-    let audit = AuditLog::open(&state.join("audit"), FsyncPolicy::default())
-        .context("cannot open the audit log (pass another --state-dir to start a new one)")?;
-    let mut environments = Vec::new();
-    for env in &config.environments {
-        let store = loader::load_environment(env, &loaded_at)
-            .with_context(|| format!("cannot load environment {:?}", env.name))?;
-        let key_dir = state.join("keys").join(&env.name);
-        let environment = environment::from_config(env, store, Some(&key_dir))
-            .map_err(|e| anyhow::anyhow!("environment {:?}: {e}", env.name))?;
-        environments.push(environment);
-    }
-    let listener = server::bind(config.listen).await?;
-    let address = listener
-        .local_addr()
-        .context("cannot read the bound address")?;
-    let public_url = format!("http://{address}");
-    let behaviour = Behaviour::new(config.rate_limit, config.faults.clone(), 0);
-    let mut sim =
-        Simulator::new(environments, &public_url, behaviour).with_trail(Trail::with_file(audit));
-    if let Some(token) = &config.admin_token {
-        sim = sim.with_admin_token(token);
-    }
-    let sim = Arc::new(sim);
+    let built = launch::build(&config, &state).await?;
+    let sim = Arc::clone(&built.sim);
+    let public_url = sim.public_url().to_string();
     let shutdown = server::shutdown_signal();
     println!(
         "fhirdrill simulator listening on {public_url} (ready in {:.1} s)",
@@ -143,15 +118,7 @@ async fn serve(config: SimConfig) -> anyhow::Result<()> {
     println!("health:  {public_url}/_sim/health    reset: POST {public_url}/_sim/reset");
     print_access(&sim, &public_url, config.admin_token.is_some(), &state);
     println!("Ctrl-C stops the server.");
-    let limits = server::Limits {
-        max_body_bytes: config.max_body_bytes,
-        ..server::Limits::default()
-    };
-    server::serve(listener, Arc::clone(&sim), limits, shutdown).await?;
-    sim.trail().close().context("cannot close the audit log")?;
-    if let Some(error) = sim.trail().write_error() {
-        anyhow::bail!("the audit log stopped accepting entries while serving: {error}");
-    }
+    launch::serve_until(built, launch::limits(&config), shutdown).await?;
     if let Some(log) = sim.trail().file() {
         let (entries, head) = log.head();
         println!(

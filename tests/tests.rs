@@ -5,6 +5,7 @@ mod bulk_export;
 mod fhir_rest;
 mod fhir_search;
 mod generate;
+mod harness;
 mod server;
 mod smart;
 mod util;

@@ -18,6 +18,7 @@ pub mod clock;
 pub mod compartment;
 pub mod config;
 pub mod environment;
+pub mod launch;
 pub mod loader;
 pub mod outcome;
 pub mod request;
@@ -209,7 +210,7 @@ impl Simulator {
         }) = &principal
         {
             // A refused token is still attributed: which client's and user's token was it?
-            record.token_kind = token.kind.as_str().to_string();
+            record.token_kind = token.kind.as_str();
             record.token_id = Some(token.id.clone());
             record.client_id = Some(token.grant.client_id.clone());
             record.user.clone_from(&token.grant.user);
@@ -319,7 +320,7 @@ fn fhir_record(
         channel: "fhir",
         action: touched.action().to_string(),
         route: server::route_template(&req.path),
-        token_kind: "none".into(),
+        token_kind: "none",
         status: response.status,
         outcome: trail::AccessRecord::outcome_of(response.status),
         patients: touched.patients(),
@@ -327,9 +328,9 @@ fn fhir_record(
     };
     let resources = touched.resources();
     match principal {
-        Some(access::Principal::Admin) => record.token_kind = "admin".into(),
+        Some(access::Principal::Admin) => record.token_kind = "admin",
         Some(access::Principal::Bearer(grant)) => {
-            record.token_kind = "access".into();
+            record.token_kind = "access";
             record.client_id = Some(grant.client_id.clone());
             record.user.clone_from(&grant.user);
             record.patient_context.clone_from(&grant.patient);

@@ -276,21 +276,23 @@ const LOGGABLE_SEGMENTS: &[&str] = &[
 /// The request path with every segment that could carry identifying data masked, so the access
 /// log never holds PHI (fhirdrill preaches this; it must practice it).
 pub fn route_template(path: &str) -> String {
-    let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
-    let masked: Vec<&str> = segments
-        .iter()
-        .enumerate()
-        .map(|(i, segment)| {
-            let is_environment = i == 0 && segments.get(1) == Some(&"fhir");
-            let is_type = crate::rest::types::is_storable_type(segment);
-            if is_environment || is_type || LOGGABLE_SEGMENTS.contains(segment) {
-                *segment
-            } else {
-                "{id}"
-            }
-        })
-        .collect();
-    format!("/{}", masked.join("/"))
+    let segments = || path.split('/').filter(|s| !s.is_empty());
+    let environment_first = segments().nth(1) == Some("fhir");
+    let mut route = String::with_capacity(path.len() + 8);
+    for (i, segment) in segments().enumerate() {
+        let is_environment = i == 0 && environment_first;
+        let is_type = crate::rest::types::is_storable_type(segment);
+        route.push('/');
+        if is_environment || is_type || LOGGABLE_SEGMENTS.contains(&segment) {
+            route.push_str(segment);
+        } else {
+            route.push_str("{id}");
+        }
+    }
+    if route.is_empty() {
+        route.push('/');
+    }
+    route
 }
 
 /// Who the rate limiter counts a request against: its credentials, else its address.

@@ -55,7 +55,7 @@ pub struct AccessRecord {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub token_id: Option<String>,
     /// `access`, `admin`, `refresh`, `client_credentials`… or `none`.
-    pub token_kind: String,
+    pub token_kind: &'static str,
     /// The granted scopes that permitted this (FHIR requests).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub scopes_used: Vec<String>,
@@ -286,7 +286,7 @@ impl Trail {
             action: action.to_string(),
             client_id: (!client_id.is_empty()).then(|| client_id.to_string()),
             user: user.map(str::to_string),
-            token_kind: "none".into(),
+            token_kind: "none",
             status,
             outcome: if reason.is_some() {
                 "denied"
@@ -296,6 +296,11 @@ impl Trail {
             reason: reason.map(str::to_string),
             ..AccessRecord::default()
         });
+    }
+
+    /// The seq of the newest record (0 before the first).
+    pub fn last_seq(&self) -> u64 {
+        self.state().next_seq
     }
 
     /// The access-log entries after `since`, oldest first, at most `limit`.
@@ -594,7 +599,7 @@ fn agents(record: &AccessRecord) -> Vec<Agent<'_>> {
     let client = record
         .client_id
         .as_deref()
-        .unwrap_or(match record.token_kind.as_str() {
+        .unwrap_or(match record.token_kind {
             "admin" => "fhirdrill-admin",
             _ => "unknown",
         });
@@ -650,7 +655,7 @@ fn entities(record: &AccessRecord) -> Vec<Entity<'_>> {
     );
     let mut details = vec![Detail {
         kind: "token-kind",
-        value: record.token_kind.as_str().into(),
+        value: record.token_kind.into(),
     }];
     let scopes_used = record.scopes_used.join(" ");
     let omitted = record.resources_omitted.to_string();
@@ -708,7 +713,7 @@ mod tests {
             client_id: Some("app".into()),
             user: Some("Practitioner/d1".into()),
             token_id: Some("jti-1".into()),
-            token_kind: "access".into(),
+            token_kind: "access",
             patients: patients.iter().map(|p| p.to_string()).collect(),
             resources: vec!["Observation/o1".into()],
             status: 200,

@@ -419,21 +419,25 @@ impl Principal {
     }
 }
 
-/// The 403 for a resource outside the token's reach; it says nothing of the resource's content.
+/// The answer for a resource outside the token's reach. A read is answered exactly as for an
+/// id that does not exist (FHIR security, "Access Denied Response Handling"): a 403 would tell
+/// the caller the record exists. A write still gets a 403 naming the reason (the caller must
+/// learn why the write failed, and a write to an unknown id would create it).
 fn outside(action: Action, resource_type: &str, id: &str) -> FhirError {
+    let verb = match action {
+        Action::Read | Action::Search => {
+            return FhirError::not_found(format!("{resource_type}/{id} is not known"));
+        }
+        Action::Create => "create",
+        Action::Update => "update",
+        Action::Delete => "delete",
+    };
     FhirError::new(
         403,
         IssueType::Forbidden,
         format!(
-            "{resource_type}/{id} is outside what this token may {} (its patient context, user \
-             or scope restrictions do not reach every patient it is about)",
-            match action {
-                Action::Create => "create",
-                Action::Read => "read",
-                Action::Update => "update",
-                Action::Delete => "delete",
-                Action::Search => "search",
-            }
+            "{resource_type}/{id} is outside what this token may {verb} (its patient context, user \
+             or scope restrictions do not reach every patient it is about)"
         ),
     )
 }

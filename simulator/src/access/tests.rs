@@ -155,8 +155,9 @@ fn permissions_are_per_action() {
     assert_eq!(
         principal
             .require_on(Action::Read, "Observation", "b0", &patients, None, &s)
-            .map_err(|e| e.status),
-        Err(403)
+            .map_err(|e| (e.status, e.diagnostics)),
+        Err((404, "Observation/b0 is not known".to_string())),
+        "another patient's record reads as one that does not exist"
     );
     assert!(
         Principal::Admin

@@ -11,6 +11,7 @@ use crate::request::{SimRequest, SimResponse};
 use crate::smart::authority::PreDecision;
 use crate::smart::registry::{Client, User};
 use crate::smart::scopes::parse_scopes;
+use crate::smart::tokens::TokenKind;
 
 /// The environment a request names (`environment` in the query or body), else the first.
 fn environment<'a>(sim: &'a Simulator, name: Option<&str>) -> Result<&'a Environment, SimResponse> {
@@ -262,9 +263,10 @@ pub(super) fn rotate_keys(sim: &Simulator, req: &SimRequest) -> SimResponse {
     }
 }
 
-/// `POST /_sim/tokens/revoke` with `{"token"?, "client_id"?, "user"?, "environment"?}`:
-/// revokes the tokens matching every given field (at least one), so a test can end one
-/// grant without moving the clock for everyone.
+/// `POST /_sim/tokens/revoke` with `{"token"?, "client_id"?, "user"?, "kind"?,
+/// "environment"?}`: revokes the tokens matching every given field (at least one of token,
+/// client_id, user), so a test can end one grant without moving the clock for everyone.
+/// `kind` (`access` or `refresh`) narrows it: revoking only access tokens makes an app refresh.
 pub(super) fn revoke_tokens(sim: &Simulator, req: &SimRequest) -> SimResponse {
     let body = match json_body(req) {
         Ok(b) => b,
@@ -279,6 +281,16 @@ pub(super) fn revoke_tokens(sim: &Simulator, req: &SimRequest) -> SimResponse {
     if token.is_none() && client.is_none() && user.is_none() {
         return bad_request("name what to revoke: token, client_id and/or user");
     }
+    let kind = match text("kind").as_deref() {
+        None => None,
+        Some("access") => Some(TokenKind::Access),
+        Some("refresh") => Some(TokenKind::Refresh),
+        Some(other) => {
+            return bad_request(format!(
+                "kind {other:?} is not a token kind: use access or refresh"
+            ));
+        }
+    };
     let user_ref = user.as_deref().map(|u| {
         env.auth()
             .registrations()
@@ -292,6 +304,7 @@ pub(super) fn revoke_tokens(sim: &Simulator, req: &SimRequest) -> SimResponse {
     }
     let revoked = tokens.revoke_where(|r| {
         by_text.as_ref().is_none_or(|t| std::ptr::eq(t.as_ref(), r))
+            && kind.is_none_or(|k| r.kind == k)
             && client.as_deref().is_none_or(|c| r.grant.client_id == c)
             && user_ref
                 .as_deref()

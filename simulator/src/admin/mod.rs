@@ -56,7 +56,7 @@ fn record(sim: &Simulator, req: &SimRequest, segments: &[&str], admitted: bool, 
         channel: "admin",
         route: format!("/_sim/{action}"),
         action,
-        token_kind: if admitted { "admin" } else { "none" }.to_string(),
+        token_kind: if admitted { "admin" } else { "none" },
         status,
         outcome: crate::trail::AccessRecord::outcome_of(status),
         ..crate::trail::AccessRecord::default()
@@ -225,7 +225,12 @@ fn health(sim: &Simulator) -> SimResponse {
     };
     SimResponse::json(
         200,
-        &json!({"status": "ok", "environments": environments, "audit_log": audit}),
+        &json!({
+            "status": "ok",
+            "environments": environments,
+            "audit_log": audit,
+            "access_log": {"last_seq": sim.trail().last_seq()},
+        }),
         false,
         "application/json",
     )

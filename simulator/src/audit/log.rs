@@ -240,6 +240,8 @@ struct State {
     /// The first write or fsync failure: no more appends after it.
     broken: Option<String>,
     closed: bool,
+    /// The line being built, kept to reuse its allocation.
+    line: Vec<u8>,
 }
 
 impl AuditLog {
@@ -319,6 +321,7 @@ impl AuditLog {
                 buffered: false,
                 broken: None,
                 closed: false,
+                line: Vec::with_capacity(4096),
             }),
             wake: Condvar::new(),
             synced: Mutex::new(entries),
@@ -348,9 +351,9 @@ impl AuditLog {
 
     /// Like [`append`](Self::append), for any serializable event (no intermediate JSON tree).
     pub fn append_serialized(&self, event: &impl serde::Serialize) -> Result<u64, AuditError> {
-        let event = serde_json::to_string(event).map_err(AuditError::Event)?;
         let seq = {
-            let mut state = self.inner.lock()?;
+            let mut guard = self.inner.lock()?;
+            let state = &mut *guard;
             if state.closed {
                 return Err(AuditError::Closed {
                     path: self.inner.path.clone(),
@@ -360,17 +363,19 @@ impl AuditLog {
                 return Err(self.inner.broken(reason));
             }
             let seq = state.entries + 1;
-            let mut line = String::with_capacity(event.len() + 96);
-            line.push_str("{\"seq\":");
-            line.push_str(&seq.to_string());
-            line.push_str(",\"prev\":\"");
-            line.push_str(&to_hex(&state.head));
-            line.push_str("\",\"event\":");
-            line.push_str(&event);
-            line.push('}');
-            let hash = hash_line(line.as_bytes());
-            line.push('\n');
-            if let Err(e) = state.writer.write_all(line.as_bytes()) {
+            // Built in place: `{"seq":N,"prev":"<hex>","event":<event>}`, hashed, then `\n`.
+            let line = &mut state.line;
+            line.clear();
+            line.extend_from_slice(b"{\"seq\":");
+            line.extend_from_slice(seq.to_string().as_bytes());
+            line.extend_from_slice(b",\"prev\":\"");
+            line.extend_from_slice(to_hex(&state.head).as_bytes());
+            line.extend_from_slice(b"\",\"event\":");
+            serde_json::to_writer(&mut *line, event).map_err(AuditError::Event)?;
+            line.push(b'}');
+            let hash = hash_line(line);
+            line.push(b'\n');
+            if let Err(e) = state.writer.write_all(line) {
                 let reason = format!("write failed: {e}");
                 let err = self.inner.broken(&reason);
                 state.broken = Some(reason);

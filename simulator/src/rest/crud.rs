@@ -160,6 +160,9 @@ pub(crate) fn vread(
             Ok(version_response(ctx, 200, &version))
         }
         Lookup::Deleted(version) => Err(gone(resource_type, id, &version)),
+        Lookup::Missing if ctx.env.read().patients_of(resource_type, id).is_none() => Err(
+            FhirError::not_found(format!("{resource_type}/{id} is not known")),
+        ),
         Lookup::Missing => Err(FhirError::not_found(format!(
             "{resource_type}/{id} has no version {vid}"
         ))),

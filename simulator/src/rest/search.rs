@@ -31,16 +31,11 @@ fn touch_all(ctx: &Ctx<'_>, store: &Store, resources: &[Arc<Value>]) {
     }
 }
 
-/// The 403 for a patient whose compartment the caller does not reach.
+/// The answer for a patient whose compartment the caller does not reach: the same as for a
+/// patient that does not exist, so it reveals nothing (FHIR security, "Access Denied Response
+/// Handling").
 fn outside_reach(patient_id: &str) -> FhirError {
-    FhirError::new(
-        403,
-        IssueType::Forbidden,
-        format!(
-            "Patient/{patient_id} is outside what this token may read (its patient context, \
-             user or scopes do not reach that patient)"
-        ),
-    )
+    FhirError::not_found(format!("Patient/{patient_id} is not known"))
 }
 
 fn search_error(e: SearchError) -> FhirError {

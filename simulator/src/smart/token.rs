@@ -98,7 +98,7 @@ pub(crate) fn token(ep: &Endpoint<'_>) -> SimResponse {
             record.user.clone_from(&issued.grant.user);
             record.patient_context.clone_from(&issued.grant.patient);
             record.token_id = Some(issued.grant.token_id.clone());
-            record.token_kind = "access".into();
+            record.token_kind = "access";
             record.scope_granted = issued.body["scope"].as_str().map(str::to_string);
             record.scope_requested = Some(loggable_scope(&issued.scope_requested));
             ep.sim.trail().record(record);
@@ -770,7 +770,7 @@ fn oauth_record(ep: &Endpoint<'_>, action: &str, status: u16) -> AccessRecord {
         environment: ep.env.name().to_string(),
         channel: "oauth",
         action: action.to_string(),
-        token_kind: "none".into(),
+        token_kind: "none",
         status,
         outcome: AccessRecord::outcome_of(status),
         ..AccessRecord::default()
@@ -835,7 +835,7 @@ pub(crate) fn introspect(ep: &Endpoint<'_>) -> SimResponse {
     };
     if let Some(record) = &found {
         entry.token_id = Some(record.id.clone());
-        entry.token_kind = record.kind.as_str().to_string();
+        entry.token_kind = record.kind.as_str();
         entry.patient_context.clone_from(&record.grant.patient);
     }
     ep.sim.trail().record(entry);
@@ -897,7 +897,7 @@ pub(crate) fn revoke(ep: &Endpoint<'_>) -> SimResponse {
                 TokenKind::Access => record.revoke(),
             }
             entry.token_id = Some(record.id.clone());
-            entry.token_kind = record.kind.as_str().to_string();
+            entry.token_kind = record.kind.as_str();
             entry.user.clone_from(&record.grant.user);
         }
         None => entry.reason = Some("not a token of this client: nothing was revoked".into()),

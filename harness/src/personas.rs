@@ -1,0 +1,252 @@
+//! Who plays which part in a drill, and their canaries: patient A (signs in), a clinician
+//! whose panel lacks the victim, and the victim B, whose identifying values (name, MRN, SSN,
+//! phone, email) and resource ids the scenarios look for in the app's answers.
+
+use serde_json::Value;
+
+use crate::HarnessError;
+use crate::simulator::{EnvironmentInfo, SimClient, UserInfo};
+use crate::target::PersonasSection;
+
+/// What the harness knows of one patient: values for placeholders, canaries for the masker.
+#[derive(Debug, Clone, Default)]
+pub struct PatientFacts {
+    /// The Patient id.
+    pub id: String,
+    /// The medical record number, if the Patient has one.
+    pub mrn: Option<String>,
+    /// `(raw value, placeholder)` of every identifying value.
+    pub canaries: Vec<(String, String)>,
+    /// `(type, id)` of the Patient and of resources in their compartment.
+    pub resources: Vec<(String, String)>,
+}
+
+/// The cast of a drill.
+#[derive(Debug, Clone)]
+pub struct Personas {
+    /// Patient A's user.
+    pub patient_user: UserInfo,
+    /// Patient A.
+    pub patient: PatientFacts,
+    /// The clinician's user and the patient of their EHR launch, if the EHR has one whose
+    /// panel lacks the victim.
+    pub practitioner: Option<(UserInfo, PatientFacts)>,
+    /// The victim B: not A, not on the clinician's panel.
+    pub victim: PatientFacts,
+}
+
+/// How many of the victim's compartment resources become canaries.
+const VICTIM_RESOURCES_AT_MOST: usize = 200;
+
+impl Personas {
+    /// Picks the cast from the EHR's test users (or the target file's choice) and reads each
+    /// patient's facts with the admin token.
+    pub fn choose(
+        sim: &SimClient,
+        env: &EnvironmentInfo,
+        wanted: &PersonasSection,
+    ) -> Result<Personas, HarnessError> {
+        let patient_user = pick_user(env, "patient", wanted.patient.as_deref())?;
+        let patient_id = patient_user.patient.clone().ok_or_else(|| {
+            HarnessError::Setup(format!(
+                "user {} has no Patient record to sign in as",
+                patient_user.username
+            ))
+        })?;
+        let practitioner_user = pick_user(env, "practitioner", wanted.practitioner.as_deref()).ok();
+        let panel: Vec<String> = practitioner_user
+            .as_ref()
+            .map(|u| u.patients.clone())
+            .unwrap_or_default();
+        let victim_id = pick_victim(sim, env, &patient_id, &panel)?;
+        let patient = facts(sim, env, &patient_id, "patient", false)?;
+        let victim = facts(sim, env, &victim_id, "victim", true)?;
+        let practitioner = match practitioner_user {
+            Some(user) => match user.patients.iter().find(|p| **p != patient_id) {
+                Some(launch_patient) => {
+                    let launch = facts(sim, env, launch_patient, "panel", false)?;
+                    Some((user, launch))
+                }
+                None => None,
+            },
+            None => None,
+        };
+        Ok(Personas {
+            patient_user,
+            patient,
+            practitioner,
+            victim,
+        })
+    }
+
+    /// Every canary of the cast, for the masker.
+    pub fn canaries(&self) -> Vec<(String, String)> {
+        let mut all = self.patient.canaries.clone();
+        all.extend(self.victim.canaries.iter().cloned());
+        if let Some((_, launch)) = &self.practitioner {
+            all.extend(launch.canaries.iter().cloned());
+        }
+        all
+    }
+}
+
+fn pick_user(
+    env: &EnvironmentInfo,
+    role: &str,
+    wanted: Option<&str>,
+) -> Result<UserInfo, HarnessError> {
+    let found = match wanted {
+        Some(name) => env
+            .users
+            .iter()
+            .find(|u| u.username == name || u.fhir_user == name),
+        None => env.users.iter().find(|u| u.role == role),
+    };
+    found.cloned().ok_or_else(|| {
+        HarnessError::Setup(match wanted {
+            Some(name) => format!(
+                "[personas] names {name:?}, which is not a test user of environment {} (see GET /_sim/registrations)",
+                env.name
+            ),
+            None => format!("environment {} has no {role} test user", env.name),
+        })
+    })
+}
+
+/// The first Patient that is neither A nor on the clinician's panel.
+fn pick_victim(
+    sim: &SimClient,
+    env: &EnvironmentInfo,
+    patient: &str,
+    panel: &[String],
+) -> Result<String, HarnessError> {
+    let bundle = sim.fhir_get(&env.fhir_base, "Patient?_count=200&_elements=id")?;
+    bundle["entry"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e["resource"]["id"].as_str())
+        .find(|id| *id != patient && !panel.iter().any(|p| p == id))
+        .map(str::to_string)
+        .ok_or_else(|| {
+            HarnessError::Setup(
+                "the EHR has no patient outside the test users' reach to play the victim: serve more patients".into(),
+            )
+        })
+}
+
+/// Reads a patient's identifying values (and, for the victim, the ids of their records).
+fn facts(
+    sim: &SimClient,
+    env: &EnvironmentInfo,
+    id: &str,
+    role: &str,
+    with_records: bool,
+) -> Result<PatientFacts, HarnessError> {
+    let patient = sim.fhir_get(&env.fhir_base, &format!("Patient/{id}"))?;
+    let mut facts = PatientFacts {
+        id: id.to_string(),
+        mrn: mrn(&patient),
+        canaries: identifying_values(&patient, role),
+        resources: vec![("Patient".to_string(), id.to_string())],
+    };
+    facts
+        .canaries
+        .push((id.to_string(), format!("[PHI:{role}.Patient.id]")));
+    if with_records {
+        let everything = sim.fhir_get(
+            &env.fhir_base,
+            &format!("Patient/{id}/$everything?_count={VICTIM_RESOURCES_AT_MOST}"),
+        )?;
+        for resource in everything["entry"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|e| &e["resource"])
+            .take(VICTIM_RESOURCES_AT_MOST)
+        {
+            let (Some(kind), Some(rid)) =
+                (resource["resourceType"].as_str(), resource["id"].as_str())
+            else {
+                continue;
+            };
+            if kind == "Patient"
+                || kind == "Practitioner"
+                || kind == "Organization"
+                || kind == "Location"
+            {
+                continue;
+            }
+            facts.resources.push((kind.to_string(), rid.to_string()));
+            facts
+                .canaries
+                .push((rid.to_string(), format!("[PHI:{role}.{kind}.id]")));
+        }
+    }
+    Ok(facts)
+}
+
+/// The value of the identifier typed MR.
+fn mrn(patient: &Value) -> Option<String> {
+    patient["identifier"]
+        .as_array()?
+        .iter()
+        .find(|i| i["type"]["coding"][0]["code"] == "MR")
+        .and_then(|i| i["value"].as_str())
+        .map(str::to_string)
+}
+
+/// Full names, identifier values and telecom values, each with a typed placeholder.
+fn identifying_values(patient: &Value, role: &str) -> Vec<(String, String)> {
+    let mut values = Vec::new();
+    for name in patient["name"].as_array().into_iter().flatten() {
+        if let Some(text) = name["text"].as_str() {
+            values.push((text.to_string(), format!("[PHI:{role}.name]")));
+        }
+    }
+    for identifier in patient["identifier"].as_array().into_iter().flatten() {
+        let kind = identifier["type"]["coding"][0]["code"]
+            .as_str()
+            .unwrap_or("identifier")
+            .to_ascii_lowercase();
+        let kind = match kind.as_str() {
+            "mr" => "mrn".to_string(),
+            "ss" => "ssn".to_string(),
+            other => other.to_string(),
+        };
+        if let Some(value) = identifier["value"].as_str() {
+            values.push((value.to_string(), format!("[PHI:{role}.{kind}]")));
+        }
+    }
+    for telecom in patient["telecom"].as_array().into_iter().flatten() {
+        let system = telecom["system"].as_str().unwrap_or("telecom");
+        if let Some(value) = telecom["value"].as_str() {
+            values.push((value.to_string(), format!("[PHI:{role}.{system}]")));
+        }
+    }
+    values
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn identifying_values_are_typed() {
+        let patient = json!({
+            "name": [{"text": "Ann Example"}],
+            "identifier": [
+                {"type": {"coding": [{"code": "MR"}]}, "value": "MRN1"},
+                {"type": {"coding": [{"code": "SS"}]}, "value": "900-00-0001"}
+            ],
+            "telecom": [{"system": "phone", "value": "555-0100"}]
+        });
+        let values = identifying_values(&patient, "victim");
+        assert!(values.contains(&("Ann Example".into(), "[PHI:victim.name]".into())));
+        assert!(values.contains(&("MRN1".into(), "[PHI:victim.mrn]".into())));
+        assert!(values.contains(&("900-00-0001".into(), "[PHI:victim.ssn]".into())));
+        assert!(values.contains(&("555-0100".into(), "[PHI:victim.phone]".into())));
+        assert_eq!(mrn(&patient).as_deref(), Some("MRN1"));
+    }
+}

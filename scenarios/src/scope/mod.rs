@@ -1,0 +1,88 @@
+//! The scope family: what an app asks for, is granted, and uses. SMART scopes are the
+//! integration's statement of "minimum necessary" (45 CFR 164.502(b)); these scenarios compare
+//! the statement with what the app actually does.
+
+pub mod broad_system_scope;
+pub mod downscoped_grant;
+pub mod unused_grants;
+pub mod widen_on_refresh;
+
+use std::collections::BTreeSet;
+
+/// A data scope: `patient/Observation.rs`, `user/*.read`, `system/Patient.r`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DataScope {
+    /// `patient`, `user` or `system`.
+    pub level: String,
+    /// A resource type, or `*`.
+    pub resource: String,
+    /// Whether it allows reading (v1 `read`/`*`, v2 containing `r` or `s`).
+    pub reads: bool,
+}
+
+impl DataScope {
+    /// The data scope in `text`, if it is one (`openid`, `launch/patient`… are not).
+    pub fn parse(text: &str) -> Option<DataScope> {
+        let (level, rest) = text.split_once('/')?;
+        if !matches!(level, "patient" | "user" | "system") {
+            return None;
+        }
+        let rest = rest.split('?').next().unwrap_or(rest);
+        let (resource, permissions) = rest.split_once('.')?;
+        let reads = match permissions {
+            "read" | "*" => true,
+            "write" => false,
+            v2 => v2.contains('r') || v2.contains('s'),
+        };
+        Some(DataScope {
+            level: level.to_string(),
+            resource: resource.to_string(),
+            reads,
+        })
+    }
+
+    /// Whether it covers reading `resource_type`.
+    pub fn covers(&self, resource_type: &str) -> bool {
+        self.reads && (self.resource == "*" || self.resource == resource_type)
+    }
+}
+
+/// The data scopes of a space-separated scope string.
+pub fn data_scopes(text: &str) -> Vec<(String, DataScope)> {
+    text.split_whitespace()
+        .filter_map(|s| DataScope::parse(s).map(|d| (s.to_string(), d)))
+        .collect()
+}
+
+/// The narrowest read scopes at `level` for `types`: `patient/Observation.rs …`.
+pub fn narrow_scopes(level: &str, types: &BTreeSet<String>) -> String {
+    types
+        .iter()
+        .map(|t| format!("{level}/{t}.rs"))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn data_scopes_are_recognised_in_v1_and_v2() {
+        let v2 = DataScope::parse("patient/Observation.rs").expect("scope");
+        assert!(v2.covers("Observation") && !v2.covers("Condition"));
+        let v1 = DataScope::parse("user/*.read").expect("scope");
+        assert!(v1.covers("Condition"));
+        let granular =
+            DataScope::parse("patient/Observation.rs?category=laboratory").expect("scope");
+        assert!(granular.covers("Observation"));
+        assert!(
+            !DataScope::parse("system/Observation.c")
+                .expect("scope")
+                .reads
+        );
+        assert!(DataScope::parse("launch/patient").is_none());
+        assert!(DataScope::parse("openid").is_none());
+        assert_eq!(data_scopes("openid patient/Patient.rs").len(), 1);
+    }
+}

@@ -1,0 +1,208 @@
+//! The harness end to end: `fhirdrill demo` starts the simulator and the sample clinic app
+//! with chosen flaws and attacks it over real sockets. The flaw matrix is the proof that each
+//! scenario finds what it claims and accuses nothing else.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+use serde_json::Value;
+
+use crate::util::fhirdrill;
+
+/// Runs the demo with `flaws` and returns its exit code and JSON report.
+fn demo(flaws: &str, dir: &Path) -> (i32, Value) {
+    let report_dir = dir.join("report");
+    let out = fhirdrill(&[
+        "demo",
+        "--flaws",
+        flaws,
+        "--patients",
+        "30",
+        "--report-dir",
+        report_dir.to_str().expect("utf-8 path"),
+    ]);
+    let code = out.status.code().unwrap_or(-1);
+    let text =
+        std::fs::read_to_string(report_dir.join("fhirdrill-report.json")).unwrap_or_else(|_| {
+            panic!(
+                "no JSON report for --flaws {flaws}; stdout: {} stderr: {}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            )
+        });
+    (
+        code,
+        serde_json::from_str(&text).expect("the JSON report parses"),
+    )
+}
+
+/// The ids of the scenarios that failed.
+fn failed(report: &Value) -> BTreeSet<String> {
+    report["results"]
+        .as_array()
+        .expect("results")
+        .iter()
+        .filter(|r| r["outcome"]["status"] == "failed")
+        .map(|r| r["scenario"]["id"].as_str().unwrap_or_default().to_string())
+        .collect()
+}
+
+/// Runs one row of the matrix: `flaws` alone makes exactly `expected` fail.
+fn check(flaws: &str, expected: &[&str]) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (code, report) = demo(flaws, dir.path());
+    let expected: BTreeSet<String> = expected.iter().map(|s| s.to_string()).collect();
+    assert_eq!(failed(&report), expected, "--flaws {flaws}: {report:#}");
+    for result in report["results"].as_array().expect("results") {
+        let status = result["outcome"]["status"].as_str().unwrap_or_default();
+        assert!(matches!(status, "passed" | "failed"), "{flaws}: {result:#}");
+        for finding in result["findings"].as_array().into_iter().flatten() {
+            assert!(
+                !finding["evidence"].as_array().expect("evidence").is_empty(),
+                "a finding without evidence: {finding:#}"
+            );
+        }
+    }
+    let high = report["counts"]["failing_findings"].as_u64().unwrap_or(0);
+    assert_eq!(
+        code,
+        if high > 0 { 1 } else { 0 },
+        "exit code of --flaws {flaws}"
+    );
+}
+
+#[test]
+fn the_correct_app_passes_every_scenario_with_zero_findings() {
+    check("none", &[]);
+}
+
+#[test]
+fn cross_patient_api_is_found_by_the_app_api_scenario() {
+    // The flawed app answers from its backend-filled cache, so it also never uses the user's
+    // Patient grant: a true, second finding.
+    check(
+        "cross-patient-api",
+        &["cross-patient.app-api", "scope.unused-grants"],
+    );
+}
+
+#[test]
+fn service_account_fallback_is_found_as_a_confused_deputy() {
+    // The fallback also serves a clinician patients the EHR refused them: the deputy's harm.
+    check(
+        "service-account-fallback",
+        &["service-account.confused-deputy", "cross-patient.app-api"],
+    );
+}
+
+#[test]
+fn broad_system_scope_is_found() {
+    check("broad-system-scope", &["scope.broad-system-scope"]);
+}
+
+#[test]
+fn requests_unused_scopes_is_found() {
+    check("requests-unused-scopes", &["scope.unused-grants"]);
+}
+
+#[test]
+fn ignores_downscoped_grant_is_found() {
+    check("ignores-downscoped-grant", &["scope.downscoped-grant"]);
+}
+
+#[test]
+fn widens_on_refresh_is_found() {
+    check("widens-on-refresh", &["scope.widen-on-refresh"]);
+}
+
+#[test]
+fn every_report_file_is_written_and_the_sarif_validates() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (_, report) = demo("cross-patient-api", dir.path());
+    let report_dir = dir.path().join("report");
+    for name in ["junit.xml", "sarif", "md", "html"] {
+        let path = report_dir.join(format!("fhirdrill-report.{name}"));
+        let text = std::fs::read_to_string(&path).expect("report file");
+        assert!(!text.is_empty(), "{name}");
+    }
+    let junit =
+        std::fs::read_to_string(report_dir.join("fhirdrill-report.junit.xml")).expect("junit");
+    let cases = junit.matches("<testcase ").count();
+    assert_eq!(
+        cases,
+        report["results"].as_array().map_or(0, Vec::len),
+        "one testcase per scenario"
+    );
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let python = root.join(".venv/bin/python");
+    if !python.exists() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI must install .venv (scripts/setup-python.sh)"
+        );
+        eprintln!("SARIF SCHEMA VALIDATION NOT RUN: run scripts/setup-python.sh first");
+        return;
+    }
+    let validated = std::process::Command::new(python)
+        .arg(root.join("scripts/validate_sarif.py"))
+        .arg(report_dir.join("fhirdrill-report.sarif"))
+        .output()
+        .expect("the validator runs");
+    assert!(
+        validated.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&validated.stdout),
+        String::from_utf8_lossy(&validated.stderr)
+    );
+}
+
+#[test]
+fn the_reports_never_hold_a_canary() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (_, report) = demo("cross-patient-api,service-account-fallback", dir.path());
+    let text = std::fs::read_to_string(dir.path().join("report/fhirdrill-report.md")).expect("md");
+    let json = report.to_string();
+    for leak in ["MRN", "@example.com"] {
+        assert!(
+            !json.contains(leak) && !text.contains(leak),
+            "{leak} reached a report"
+        );
+    }
+    assert!(
+        json.contains("[PHI:victim.name]"),
+        "the leak is shown masked"
+    );
+}
+
+#[test]
+fn the_catalog_is_listed_and_a_missing_simulator_exits_2() {
+    let out = fhirdrill(&["scenarios", "list"]);
+    assert!(out.status.success());
+    let list = String::from_utf8_lossy(&out.stdout);
+    for id in [
+        "cross-patient.app-api",
+        "scope.widen-on-refresh",
+        "service-account.confused-deputy",
+    ] {
+        assert!(list.contains(id), "{id} listed");
+    }
+    let dir = tempfile::tempdir().expect("temp dir");
+    let target = dir.path().join("drill.toml");
+    std::fs::write(
+        &target,
+        "name = \"x\"\n[app]\nbase_url = \"http://127.0.0.1:9\"\nclient_id = \"x\"\n",
+    )
+    .expect("write");
+    let out = fhirdrill(&[
+        "run",
+        "--target",
+        target.to_str().expect("utf-8"),
+        "--simulator",
+        "http://127.0.0.1:9",
+        "--admin-token",
+        "0123456789abcdef0123",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("cannot reach the simulator"), "{stderr}");
+}
