@@ -15,6 +15,8 @@ use fhirdrill_harness::simulator::SimClient;
 use fhirdrill_harness::target::Target;
 use fhirdrill_scenarios::Severity;
 use fhirdrill_scenarios::registry::registry;
+use fhirdrill_simulator::config::{Overrides, SimConfig};
+use fhirdrill_simulator::launch::Embedded;
 
 /// Arguments of `fhirdrill run`.
 #[derive(Debug, Args)]
@@ -47,18 +49,6 @@ fn parse_severity(text: &str) -> Result<Severity, String> {
 /// Runs `fhirdrill run`.
 pub(crate) fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let target = Target::load(&args.target)?;
-    let url = args
-        .simulator
-        .clone()
-        .or_else(|| target.simulator.url.clone())
-        .context(
-            "no simulator: pass --simulator URL (or set [simulator] url in the target file)",
-        )?;
-    let token = args
-        .admin_token
-        .clone()
-        .or_else(|| std::env::var("FHIRDRILL_ADMIN_TOKEN").ok().filter(|t| !t.is_empty()))
-        .context("no admin token: pass --admin-token or set FHIRDRILL_ADMIN_TOKEN (fhirdrill serve prints it)")?;
     let text = std::fs::read_to_string(&args.target).unwrap_or_default();
     let options = RunOptions {
         fail_on: args.fail_on,
@@ -66,8 +56,60 @@ pub(crate) fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         target_file: args.target.display().to_string(),
         target_text: text,
     };
-    let report = drill(target, &url, &token, &options)?;
+    let from_env = || {
+        std::env::var("FHIRDRILL_ADMIN_TOKEN")
+            .ok()
+            .filter(|t| !t.is_empty())
+    };
+    let url = args
+        .simulator
+        .clone()
+        .or_else(|| target.simulator.url.clone());
+    let report = match (url, target.simulator.config.clone()) {
+        (Some(url), _) => {
+            let token = args.admin_token.clone().or_else(from_env).context(
+                "no admin token: pass --admin-token or set FHIRDRILL_ADMIN_TOKEN (fhirdrill serve prints it)",
+            )?;
+            drill(target, &url, &token, &options)?
+        }
+        (None, Some(config)) => {
+            let simulator = embedded(&args.target, &config, target.simulator.state_dir.as_deref())?;
+            let report = drill(target, simulator.url(), simulator.admin_token(), &options);
+            simulator.stop()?;
+            report?
+        }
+        (None, None) => anyhow::bail!(
+            "no simulator: pass --simulator URL, or set [simulator] url (a running one) or config (start one) in the target file"
+        ),
+    };
     finish(&report, &args.report_dir)
+}
+
+/// Starts the simulator a target file's `[simulator] config` describes (paths relative to the
+/// target file).
+fn embedded(target: &Path, config: &str, state_dir: Option<&str>) -> anyhow::Result<Embedded> {
+    let base = target.parent().unwrap_or(Path::new("."));
+    let config_path = base.join(config);
+    let mut settings = SimConfig::load(Some(&config_path), &Overrides::default())
+        .with_context(|| format!("[simulator] config {}", config_path.display()))?;
+    if let Ok(token) = std::env::var("FHIRDRILL_ADMIN_TOKEN")
+        && !token.is_empty()
+    {
+        settings.admin_token = Some(token);
+    }
+    let state = match state_dir {
+        Some(dir) => base.join(dir),
+        None => std::env::temp_dir().join(format!("fhirdrill-run-{}", std::process::id())),
+    };
+    std::fs::create_dir_all(&state)
+        .with_context(|| format!("cannot create the state folder {}", state.display()))?;
+    let simulator = Embedded::start(settings, &state)?;
+    eprintln!(
+        "simulator: started {} for this drill (state in {})",
+        simulator.url(),
+        state.display()
+    );
+    Ok(simulator)
 }
 
 /// Connects, runs the catalog and returns the report.

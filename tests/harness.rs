@@ -206,3 +206,87 @@ fn the_catalog_is_listed_and_a_missing_simulator_exits_2() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("cannot reach the simulator"), "{stderr}");
 }
+
+/// A free loopback port (bound, read, released: the simulator binds it right after).
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+/// `fhirdrill run` as a user runs it in CI: the clinic app already running, the target file
+/// starting the simulator from its own config, reports written, exit code from `--fail-on`.
+#[test]
+fn run_starts_the_simulator_from_the_target_file_and_exits_by_severity() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let flaws: clinic_app::Flaws = "requests-unused-scopes".parse().expect("flaw");
+    let app = clinic_app::App::bind("127.0.0.1:0".parse().expect("addr")).expect("bind");
+    let app_state = dir.path().join("app");
+    let jwks = clinic_app::public_jwks(&app_state).expect("jwks");
+    let registration = clinic_app::registration_toml(
+        &app.url(),
+        &flaws,
+        clinic_app::DEFAULT_CLIENT_ID,
+        clinic_app::DEFAULT_BACKEND_CLIENT_ID,
+        &jwks,
+    );
+    let port = free_port();
+    std::fs::write(
+        dir.path().join("sim.toml"),
+        format!(
+            "listen = \"127.0.0.1:{port}\"\nadmin_token = \"run-test-admin-token-0123\"\n\n[[environments]]\nname = \"sandbox\"\npatients = 30\nseed = 3\n\n{registration}"
+        ),
+    )
+    .expect("sim.toml");
+    let mut config =
+        clinic_app::AppConfig::new(&format!("http://127.0.0.1:{port}/sandbox/fhir"), app_state);
+    config.flaws = flaws;
+    let target = include_str!("../examples/clinic-app/drill.toml")
+        .replace("{app_url}", &app.url())
+        .replace("{job_token}", &config.job_token)
+        .replace(
+            "url = \"{simulator_url}\"",
+            "config = \"sim.toml\"\nstate_dir = \"sim-state\"",
+        );
+    std::fs::write(dir.path().join("drill.toml"), target).expect("drill.toml");
+    let app = app.start(config).expect("the app starts");
+    let run = |fail_on: &str, reports: &str| {
+        fhirdrill(&[
+            "run",
+            "--target",
+            dir.path().join("drill.toml").to_str().expect("utf-8"),
+            "--fail-on",
+            fail_on,
+            "--report-dir",
+            dir.path().join(reports).to_str().expect("utf-8"),
+        ])
+    };
+    let strict = run("medium", "strict");
+    assert_eq!(
+        strict.status.code(),
+        Some(1),
+        "{}{}",
+        String::from_utf8_lossy(&strict.stdout),
+        String::from_utf8_lossy(&strict.stderr)
+    );
+    let report: Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.path().join("strict/fhirdrill-report.json")).expect("json"),
+    )
+    .expect("report");
+    assert_eq!(
+        failed(&report),
+        BTreeSet::from(["scope.unused-grants".to_string()])
+    );
+    assert!(
+        dir.path().join("sim-state/audit").exists(),
+        "the embedded simulator kept its audit log"
+    );
+    let lenient = run("high", "lenient");
+    assert_eq!(
+        lenient.status.code(),
+        Some(0),
+        "a medium finding passes --fail-on high"
+    );
+    app.stop().expect("the app stops");
+}

@@ -32,9 +32,12 @@
 //! # base_url = "https://app.example/fhir"   #   the app's own FHIR API (takes a SMART token)
 //!
 //! [simulator]
-//! url = "http://127.0.0.1:8080"             # a running simulator (or --simulator URL)
+//! url = "http://127.0.0.1:8080"             # a running simulator (or --simulator URL), or
+//! # config = "sim.toml"                     #   start one for the drill from this simulator
+//! # state_dir = "drill-state"               #   config (relative to this file; give it a fixed
+//! #                                         #   listen port so the app can be pointed at it)
 //! environment = "sandbox"
-//! # admin token: --admin-token or FHIRDRILL_ADMIN_TOKEN, never in this file
+//! # admin token: --admin-token or FHIRDRILL_ADMIN_TOKEN (or the embedded simulator's config)
 //!
 //! [personas]                                # optional: which test users play which part
 //! patient = "patient1"                      # patient A (signs in)
@@ -194,6 +197,12 @@ pub struct FhirSection {
 pub struct SimulatorSection {
     /// The simulator's URL (the command line may give it instead).
     pub url: Option<String>,
+    /// A simulator config file to start an embedded simulator from (relative to the target
+    /// file), when no URL is given.
+    pub config: Option<String>,
+    /// Where the embedded simulator keeps its audit log and keys (default: a new temporary
+    /// folder).
+    pub state_dir: Option<String>,
     /// The environment (default: the first).
     pub environment: Option<String>,
 }
@@ -257,6 +266,12 @@ impl Target {
                     PLACEHOLDERS.join(" or ")
                 )));
             }
+        }
+        if self.simulator.url.is_some() && self.simulator.config.is_some() {
+            return Err(invalid(
+                "[simulator] needs url (a running simulator) or config (start one), not both"
+                    .into(),
+            ));
         }
         if let Some(fhir) = &self.fhir {
             match (fhir.target.as_deref(), &fhir.base_url) {
@@ -331,5 +346,9 @@ path = "/api/patients/{patient.id}"
         let both = format!("{MINIMAL}\n[fhir]\ntarget = \"simulator\"\nbase_url = \"http://x\"\n");
         let err = Target::parse(&both, "drill.toml").expect_err("ambiguous fhir");
         assert!(err.to_string().contains("exactly one"), "{err}");
+        let two_simulators =
+            format!("{MINIMAL}\n[simulator]\nurl = \"http://x\"\nconfig = \"sim.toml\"\n");
+        let err = Target::parse(&two_simulators, "drill.toml").expect_err("two simulators");
+        assert!(err.to_string().contains("not both"), "{err}");
     }
 }
