@@ -248,6 +248,11 @@ fn run_starts_the_simulator_from_the_target_file_and_exits_by_severity() {
         .replace(
             "url = \"{simulator_url}\"",
             "config = \"sim.toml\"\nstate_dir = \"sim-state\"",
+        )
+        // The FHIR attacks go to a base URL, as for a startup's own FHIR API.
+        .replace(
+            "target = \"simulator\"",
+            &format!("base_url = \"http://127.0.0.1:{port}/sandbox/fhir\""),
         );
     std::fs::write(dir.path().join("drill.toml"), target).expect("drill.toml");
     let app = app.start(config).expect("the app starts");

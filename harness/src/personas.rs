@@ -36,7 +36,7 @@ pub struct Personas {
 }
 
 /// How many of the victim's compartment resources become canaries.
-const VICTIM_RESOURCES_AT_MOST: usize = 200;
+const VICTIM_RESOURCES_AT_MOST: usize = 1000;
 
 impl Personas {
     /// Picks the cast from the EHR's test users (or the target file's choice) and reads each
