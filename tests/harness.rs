@@ -215,14 +215,16 @@ fn free_port() -> u16 {
         .expect("a free port")
 }
 
-/// `fhirdrill run` as a user runs it in CI: the clinic app already running, the target file
-/// starting the simulator from its own config, reports written, exit code from `--fail-on`.
-#[test]
-fn run_starts_the_simulator_from_the_target_file_and_exits_by_severity() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let flaws: clinic_app::Flaws = "requests-unused-scopes".parse().expect("flaw");
+/// The clinic app with `flaws`, running in this process, and in `dir` a simulator config that
+/// registers it and a target file (edited by `edit`) that starts that simulator.
+fn clinic_for_run(
+    dir: &Path,
+    flaws: &str,
+    edit: impl Fn(String) -> String,
+) -> clinic_app::RunningApp {
+    let flaws: clinic_app::Flaws = flaws.parse().expect("flaws");
     let app = clinic_app::App::bind("127.0.0.1:0".parse().expect("addr")).expect("bind");
-    let app_state = dir.path().join("app");
+    let app_state = dir.join("app");
     let jwks = clinic_app::public_jwks(&app_state).expect("jwks");
     let registration = clinic_app::registration_toml(
         &app.url(),
@@ -233,7 +235,7 @@ fn run_starts_the_simulator_from_the_target_file_and_exits_by_severity() {
     );
     let port = free_port();
     std::fs::write(
-        dir.path().join("sim.toml"),
+        dir.join("sim.toml"),
         format!(
             "listen = \"127.0.0.1:{port}\"\nadmin_token = \"run-test-admin-token-0123\"\n\n[[environments]]\nname = \"sandbox\"\npatients = 30\nseed = 3\n\n{registration}"
         ),
@@ -254,44 +256,96 @@ fn run_starts_the_simulator_from_the_target_file_and_exits_by_severity() {
             "target = \"simulator\"",
             &format!("base_url = \"http://127.0.0.1:{port}/sandbox/fhir\""),
         );
-    std::fs::write(dir.path().join("drill.toml"), target).expect("drill.toml");
-    let app = app.start(config).expect("the app starts");
-    let run = |fail_on: &str, reports: &str| {
-        fhirdrill(&[
-            "run",
-            "--target",
-            dir.path().join("drill.toml").to_str().expect("utf-8"),
-            "--fail-on",
-            fail_on,
-            "--report-dir",
-            dir.path().join(reports).to_str().expect("utf-8"),
-        ])
-    };
-    let strict = run("medium", "strict");
-    assert_eq!(
-        strict.status.code(),
-        Some(1),
-        "{}{}",
-        String::from_utf8_lossy(&strict.stdout),
-        String::from_utf8_lossy(&strict.stderr)
-    );
-    let report: Value = serde_json::from_str(
-        &std::fs::read_to_string(dir.path().join("strict/fhirdrill-report.json")).expect("json"),
+    std::fs::write(dir.join("drill.toml"), edit(target)).expect("drill.toml");
+    app.start(config).expect("the app starts")
+}
+
+/// Runs `fhirdrill run` on `dir`'s target file; the exit code and the JSON report.
+fn run_drill(dir: &Path, fail_on: &str, reports: &str) -> (Option<i32>, Value) {
+    let out = fhirdrill(&[
+        "run",
+        "--target",
+        dir.join("drill.toml").to_str().expect("utf-8"),
+        "--fail-on",
+        fail_on,
+        "--report-dir",
+        dir.join(reports).to_str().expect("utf-8"),
+    ]);
+    let json = std::fs::read_to_string(dir.join(reports).join("fhirdrill-report.json"))
+        .unwrap_or_else(|_| {
+            panic!(
+                "no report: {}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            )
+        });
+    (
+        out.status.code(),
+        serde_json::from_str(&json).expect("report"),
     )
-    .expect("report");
+}
+
+/// The outcome status of scenario `id`.
+fn status_of<'a>(report: &'a Value, id: &str) -> &'a str {
+    report["results"]
+        .as_array()
+        .and_then(|r| r.iter().find(|r| r["scenario"]["id"] == id))
+        .and_then(|r| r["outcome"]["status"].as_str())
+        .unwrap_or("missing")
+}
+
+/// `fhirdrill run` as a user runs it in CI: the clinic app already running, the target file
+/// starting the simulator from its own config, reports written, exit code from `--fail-on`.
+#[test]
+fn run_starts_the_simulator_from_the_target_file_and_exits_by_severity() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let app = clinic_for_run(dir.path(), "requests-unused-scopes", |t| t);
+    let (code, report) = run_drill(dir.path(), "medium", "strict");
+    assert_eq!(code, Some(1), "{report:#}");
     assert_eq!(
         failed(&report),
         BTreeSet::from(["scope.unused-grants".to_string()])
     );
+    assert_eq!(status_of(&report, "cross-patient.fhir-vectors"), "passed");
     assert!(
         dir.path().join("sim-state/audit").exists(),
         "the embedded simulator kept its audit log"
     );
-    let lenient = run("high", "lenient");
-    assert_eq!(
-        lenient.status.code(),
-        Some(0),
-        "a medium finding passes --fail-on high"
-    );
+    let (code, _) = run_drill(dir.path(), "high", "lenient");
+    assert_eq!(code, Some(0), "a medium finding passes --fail-on high");
     app.stop().expect("the app stops");
+}
+
+/// An app API that takes the SMART access token as a bearer token (no cookie session): the
+/// harness gets the token itself and the same scenarios apply.
+#[test]
+fn bearer_sessions_find_the_same_leak_and_clear_the_correct_app() {
+    let bearer = |t: String| {
+        t.replace("session = \"cookie\"", "session = \"bearer\"")
+            .replace("ehr_launch = true", "ehr_launch = false")
+    };
+    for (flaws, expected) in [
+        ("", vec![]),
+        (
+            "cross-patient-api",
+            vec!["cross-patient.app-api", "scope.unused-grants"],
+        ),
+    ] {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let app = clinic_for_run(dir.path(), flaws, bearer);
+        let (_, report) = run_drill(dir.path(), "high", "report");
+        let expected: BTreeSet<String> = expected.iter().map(|s| s.to_string()).collect();
+        assert_eq!(
+            failed(&report),
+            expected,
+            "bearer, --flaws {flaws}: {report:#}"
+        );
+        assert_ne!(status_of(&report, "cross-patient.app-api"), "skipped");
+        assert_eq!(
+            status_of(&report, "scope.widen-on-refresh"),
+            "skipped",
+            "a bearer client holds no refresh token the app could use"
+        );
+        app.stop().expect("the app stops");
+    }
 }

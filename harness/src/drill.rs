@@ -257,7 +257,7 @@ impl ScenarioCx for Drill {
         let (http, bearer) = match self.target.login.session {
             SessionKind::Cookie => (self.cookie_sign_in(persona, &username, grant)?, None),
             SessionKind::Bearer => {
-                let tokens = self.bearer_tokens(persona, &username)?;
+                let tokens = self.bearer_tokens(persona, &username, grant)?;
                 (Self::cookie_client()?, Some(tokens))
             }
         };
@@ -364,7 +364,7 @@ impl ScenarioCx for Drill {
             ));
         }
         let username = self.personas.patient_user.username.clone();
-        let tokens = self.patient_tokens(&username)?;
+        let tokens = self.patient_tokens(&username, None)?;
         self.masker.extend(vec![(
             tokens.access_token.clone(),
             "[SECRET:access-token]".to_string(),
@@ -442,7 +442,11 @@ impl ScenarioCx for Drill {
 
 impl Drill {
     /// A patient-A token from the app's own client (the harness plays the app).
-    fn patient_tokens(&self, username: &str) -> Result<smart_client::Tokens, ScenarioError> {
+    fn patient_tokens(
+        &self,
+        username: &str,
+        grant: Option<&str>,
+    ) -> Result<smart_client::Tokens, ScenarioError> {
         let client = self
             .env
             .clients
@@ -478,14 +482,20 @@ impl Drill {
                 redirect_uri,
                 user: username,
                 scope: &scope.join(" "),
+                grant,
             },
         )
         .map_err(into_scenario)
     }
 
-    fn bearer_tokens(&self, persona: Persona, username: &str) -> Result<String, ScenarioError> {
+    fn bearer_tokens(
+        &self,
+        persona: Persona,
+        username: &str,
+        grant: Option<&str>,
+    ) -> Result<String, ScenarioError> {
         match persona {
-            Persona::Patient => Ok(self.patient_tokens(username)?.access_token),
+            Persona::Patient => Ok(self.patient_tokens(username, grant)?.access_token),
             Persona::Practitioner => Err(ScenarioError::skip(
                 "bearer sessions are only made for patients (an EHR launch needs the app's own flow)",
             )),

@@ -32,6 +32,8 @@ pub struct AuthRequest<'a> {
     pub user: &'a str,
     /// The scopes to request.
     pub scope: &'a str,
+    /// The scopes the EHR grants (pre-decided; `None`: what is requested).
+    pub grant: Option<&'a str>,
 }
 
 /// Runs authorize (pre-decided: no pages) and the code exchange with PKCE S256.
@@ -40,7 +42,7 @@ pub fn authorize(
     env: &EnvironmentInfo,
     request: &AuthRequest<'_>,
 ) -> Result<Tokens, HarnessError> {
-    sim.predecide(request.client_id, request.user, None, None)?;
+    sim.predecide(request.client_id, request.user, None, request.grant)?;
     let http = reqwest::blocking::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()

@@ -15,6 +15,8 @@ use crate::smart;
 enum ApiError {
     /// No session.
     SignedOut,
+    /// A bearer token the EHR does not vouch for, for this app and this FHIR server.
+    TokenRejected,
     /// The session ended (refresh failed).
     Expired,
     /// A patient asked for another patient.
@@ -35,6 +37,7 @@ impl ApiError {
     fn into_response(self, shared: &Shared) -> Resp {
         match self {
             ApiError::SignedOut => error_response(401, "sign in first"),
+            ApiError::TokenRejected => error_response(401, "the bearer token is not accepted"),
             ApiError::Expired => error_response(401, "session expired, sign in again"),
             ApiError::NotYours => error_response(403, "not your record"),
             ApiError::NotGranted(t) => error_response(403, &format!("not granted: {t}")),
@@ -60,7 +63,7 @@ struct Ctx<'a> {
 
 /// `GET /api/<segments>`.
 pub(crate) async fn handle(shared: &Shared, req: &Req, segments: &[&str]) -> Resp {
-    let result = match signed_in(shared, req) {
+    let result = match signed_in(shared, req).await {
         Err(e) => Err(e),
         Ok(ctx) => match segments {
             ["me"] => Ok(me(&ctx)),
@@ -89,12 +92,27 @@ fn valid_id(id: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
 }
 
-fn signed_in<'a>(shared: &'a Shared, req: &Req) -> Result<Ctx<'a>, ApiError> {
-    let id = req.cookie(SESSION_COOKIE).ok_or(ApiError::SignedOut)?;
-    let session = shared.sessions.get(&id).ok_or(ApiError::SignedOut)?;
+/// The request's session: the cookie's, else one made for a SMART bearer token (no id: it is
+/// not kept, and cannot be refreshed).
+async fn signed_in<'a>(shared: &'a Shared, req: &Req) -> Result<Ctx<'a>, ApiError> {
+    if let Some(id) = req.cookie(SESSION_COOKIE) {
+        let session = shared.sessions.get(&id).ok_or(ApiError::SignedOut)?;
+        return Ok(Ctx {
+            shared,
+            id,
+            session,
+        });
+    }
+    let token = req
+        .header("authorization")
+        .and_then(|h| h.strip_prefix("Bearer "))
+        .ok_or(ApiError::SignedOut)?;
+    let session = crate::bearer::session(shared, token)
+        .await
+        .map_err(|_| ApiError::TokenRejected)?;
     Ok(Ctx {
         shared,
-        id,
+        id: String::new(),
         session,
     })
 }

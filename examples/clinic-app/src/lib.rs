@@ -22,6 +22,7 @@
 
 mod api;
 mod backend_auth;
+mod bearer;
 mod cache;
 mod config;
 mod fhir;

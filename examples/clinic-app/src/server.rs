@@ -529,7 +529,7 @@ async fn callback(shared: &Shared, req: &Req) -> Resp {
 }
 
 /// Patient or clinician, from the verified `fhirUser`, else from how the app was launched.
-fn persona_of(fhir_user: Option<&str>, kind: LaunchKind) -> Persona {
+pub(crate) fn persona_of(fhir_user: Option<&str>, kind: LaunchKind) -> Persona {
     let resource = fhir_user.and_then(|u| u.rsplit('/').nth(1));
     match (resource, kind) {
         (Some("Patient"), _) => Persona::Patient,

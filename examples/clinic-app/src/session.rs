@@ -208,6 +208,7 @@ mod tests {
             authorize: "a".into(),
             token: "t".into(),
             jwks_uri: None,
+            introspection: None,
         }
     }
 

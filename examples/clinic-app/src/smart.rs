@@ -18,6 +18,8 @@ pub(crate) struct Discovery {
     pub(crate) token: String,
     /// The issuer's JWKS URL.
     pub(crate) jwks_uri: Option<String>,
+    /// The token introspection endpoint (RFC 7662), if the EHR has one.
+    pub(crate) introspection: Option<String>,
 }
 
 /// Fetches and reads the SMART configuration of `fhir_base`.
@@ -52,6 +54,7 @@ pub(crate) async fn discover(
             .ok_or_else(|| missing("authorization_endpoint"))?,
         token: field("token_endpoint").ok_or_else(|| missing("token_endpoint"))?,
         jwks_uri: field("jwks_uri"),
+        introspection: field("introspection_endpoint"),
     })
 }
 
