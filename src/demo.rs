@@ -42,6 +42,8 @@ pub(crate) struct ClinicStage {
     pub(crate) app: clinic_app::RunningApp,
     /// The filled-in target file text.
     pub(crate) target_text: String,
+    /// The app's job credential (in the target text).
+    pub(crate) job_token: String,
     /// The folder holding state, keys and logs.
     pub(crate) dir: PathBuf,
 }
@@ -76,11 +78,13 @@ pub(crate) fn stage(flaws: &Flaws, patients: u64, dir: &Path) -> anyhow::Result<
         .replace("{app_url}", &app.url())
         .replace("{job_token}", &app_config.job_token)
         .replace("{simulator_url}", simulator.url());
+    let job_token = app_config.job_token.clone();
     let app = app.start(app_config)?;
     Ok(ClinicStage {
         simulator,
         app,
         target_text,
+        job_token,
         dir: dir.to_path_buf(),
     })
 }
@@ -123,8 +127,15 @@ pub(crate) fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     std::fs::create_dir_all(&args.report_dir)
         .with_context(|| format!("cannot create {}", args.report_dir.display()))?;
     let target_file = args.report_dir.join("drill.toml");
-    std::fs::write(&target_file, &stage.target_text)
-        .with_context(|| format!("cannot write {}", target_file.display()))?;
+    // A copy for the reports to point into, without the job's credential (the report folder
+    // is what CI uploads).
+    std::fs::write(
+        &target_file,
+        stage
+            .target_text
+            .replace(&stage.job_token, "[SECRET:job-credential]"),
+    )
+    .with_context(|| format!("cannot write {}", target_file.display()))?;
     let target = Target::parse(&stage.target_text, &target_file.display().to_string())?;
     let options = RunOptions {
         fail_on: Severity::High,

@@ -349,3 +349,41 @@ fn bearer_sessions_find_the_same_leak_and_clear_the_correct_app() {
         app.stop().expect("the app stops");
     }
 }
+
+/// A drill that cannot finish must not pass: a wrong login path makes the login scenarios
+/// error (exit 2, "ERROR" verdict), and a misspelled persona stops the drill before it starts.
+#[test]
+fn an_incomplete_drill_exits_2() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let app = clinic_for_run(dir.path(), "", |t| {
+        t.replace(
+            "patient_login_path = \"/login\"",
+            "patient_login_path = \"/signin\"",
+        )
+    });
+    let (code, report) = run_drill(dir.path(), "high", "report");
+    assert_eq!(code, Some(2), "{report:#}");
+    assert_eq!(status_of(&report, "cross-patient.app-api"), "errored");
+    assert!(
+        report["verdict"]
+            .as_str()
+            .unwrap_or("")
+            .starts_with("ERROR"),
+        "{report:#}"
+    );
+    let target = std::fs::read_to_string(dir.path().join("drill.toml")).expect("target");
+    std::fs::write(
+        dir.path().join("drill.toml"),
+        format!("{target}\n[personas]\npractitioner = \"clinican2\"\n"),
+    )
+    .expect("write");
+    let out = fhirdrill(&[
+        "run",
+        "--target",
+        dir.path().join("drill.toml").to_str().expect("utf-8"),
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("clinican2"), "{stderr}");
+    app.stop().expect("the app stops");
+}

@@ -3,6 +3,7 @@
 //! redirects with a cookie jar), calls the app with placeholders filled, triggers the app's
 //! jobs, and reads the simulator's access log.
 
+use std::io::Read;
 use std::time::Duration;
 
 use fhirdrill_scenarios::cx::{
@@ -19,6 +20,8 @@ use crate::target::{SessionKind, Target};
 
 /// How long the harness waits for one request to the app.
 const APP_TIMEOUT: Duration = Duration::from_secs(30);
+/// The most of an answer the harness reads (the rest is not looked at).
+const MAX_ANSWER_BYTES: u64 = 8 * 1024 * 1024;
 
 /// A signed-in session: who, and the HTTP client holding its cookies (or bearer token).
 struct AppSession {
@@ -134,8 +137,9 @@ impl Drill {
         };
         let response = http.get(&start).send().map_err(|e| {
             harness(format!(
-                "the {} sign-in did not complete: {e}",
-                persona.as_str()
+                "the {} sign-in did not complete: {}",
+                persona.as_str(),
+                e.without_url()
             ))
         })?;
         if !response.status().is_success() {
@@ -200,11 +204,25 @@ impl Drill {
             sent.push('\n');
             sent.push_str(text);
         }
-        let response = request
-            .send()
-            .map_err(|e| harness(format!("{method} {} failed: {e}", self.masker.mask(url))))?;
+        let response = request.send().map_err(|e| {
+            harness(format!(
+                "{method} {} failed: {}",
+                self.masker.mask(url),
+                e.without_url()
+            ))
+        })?;
         let status = response.status().as_u16();
-        let text = response.text().unwrap_or_default();
+        let mut bytes = Vec::new();
+        response
+            .take(MAX_ANSWER_BYTES)
+            .read_to_end(&mut bytes)
+            .map_err(|_| {
+                harness(format!(
+                    "the answer to {method} {} broke off while being read",
+                    self.masker.mask(url)
+                ))
+            })?;
+        let text = String::from_utf8_lossy(&bytes).into_owned();
         Ok(Exchange {
             method: method.to_string(),
             url: url.to_string(),
@@ -343,9 +361,13 @@ impl ScenarioCx for Drill {
             for (name, value) in &job.headers {
                 request = request.header(name, value);
             }
-            let response = request
-                .send()
-                .map_err(|e| harness(format!("job {} could not be triggered: {e}", job.name)))?;
+            let response = request.send().map_err(|e| {
+                harness(format!(
+                    "job {} could not be triggered: {}",
+                    job.name,
+                    e.without_url()
+                ))
+            })?;
             if !response.status().is_success() {
                 return Err(harness(format!(
                     "job {} answered HTTP {} (check [[jobs]] in the target file)",
@@ -419,7 +441,17 @@ impl ScenarioCx for Drill {
     }
 
     fn access_since(&mut self, mark: u64) -> Result<Vec<AccessEntry>, ScenarioError> {
-        self.sim.access_since(mark).map_err(into_scenario)
+        let app = &self.target.app;
+        let ours = |client: &str| {
+            client == app.client_id || app.backend_client_ids.iter().any(|c| c == client)
+        };
+        Ok(self
+            .sim
+            .access_since(mark)
+            .map_err(into_scenario)?
+            .into_iter()
+            .filter(|e| e.client_id.as_deref().is_some_and(ours))
+            .collect())
     }
 
     fn registrations(&mut self) -> Result<Vec<Registration>, ScenarioError> {

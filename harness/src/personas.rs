@@ -53,7 +53,12 @@ impl Personas {
                 patient_user.username
             ))
         })?;
-        let practitioner_user = pick_user(env, "practitioner", wanted.practitioner.as_deref()).ok();
+        // A clinician named in the target file must exist; without a name, any will do, and
+        // an EHR without one only skips the clinician half of the scenarios.
+        let practitioner_user = match wanted.practitioner.as_deref() {
+            Some(name) => Some(pick_user(env, "practitioner", Some(name))?),
+            None => pick_user(env, "practitioner", None).ok(),
+        };
         let panel: Vec<String> = practitioner_user
             .as_ref()
             .map(|u| u.patients.clone())

@@ -219,7 +219,7 @@ impl SimClient {
     }
 
     /// Every access-log entry of this environment after `since`, without the admin token's
-    /// own requests (the harness's ground-truth reads).
+    /// own requests (the harness's ground-truth reads) and admin calls.
     pub fn access_since(&self, since: u64) -> Result<Vec<AccessEntry>, HarnessError> {
         let mut entries = Vec::new();
         let mut from = since;
@@ -232,9 +232,9 @@ impl SimClient {
                 .send()
                 .map_err(|e| unreachable_simulator(&self.url, &e))?;
             let status = response.status().as_u16();
-            let text = response
-                .text()
-                .map_err(|e| HarnessError::Setup(format!("cannot read the access log: {e}")))?;
+            let text = response.text().map_err(|e| {
+                HarnessError::Setup(format!("cannot read the access log: {}", e.without_url()))
+            })?;
             if status != 200 {
                 return Err(HarnessError::Setup(format!(
                     "GET /_sim/access-log answered {status}"
@@ -247,7 +247,10 @@ impl SimClient {
                 })?;
                 from = from.max(entry.seq);
                 page += 1;
-                if !entry.is_admin() && entry.channel != "admin" {
+                if !entry.is_admin()
+                    && entry.channel != "admin"
+                    && entry.environment == self.environment
+                {
                     entries.push(entry);
                 }
             }

@@ -67,7 +67,9 @@ pub fn authorize(
             ("code_challenge_method", "S256"),
         ])
         .send()
-        .map_err(|e| HarnessError::Setup(format!("the authorize request failed: {e}")))?;
+        .map_err(|e| {
+            HarnessError::Setup(format!("the authorize request failed: {}", e.without_url()))
+        })?;
     let location = answer
         .headers()
         .get("location")
@@ -92,7 +94,9 @@ pub fn authorize(
             ("code_verifier", verifier.as_str()),
         ])
         .send()
-        .map_err(|e| HarnessError::Setup(format!("the token request failed: {e}")))?;
+        .map_err(|e| {
+            HarnessError::Setup(format!("the token request failed: {}", e.without_url()))
+        })?;
     let status = response.status().as_u16();
     let body: Value = response.json().unwrap_or(Value::Null);
     let access_token = body["access_token"].as_str().ok_or_else(|| {

@@ -259,14 +259,19 @@ pub enum Evidence {
 const EXCERPT_CHARS: usize = 600;
 
 impl Evidence {
-    /// The exchange's request line and a masked excerpt of its body, starting a little before
-    /// `focus` (a raw value found in the body) when given.
+    /// The exchange's request line and an excerpt of its body, starting a little before
+    /// `focus` (a raw value found in the body) when given. The whole body is masked before the
+    /// excerpt is cut, so a cut can never leave part of a canary or a credential.
     pub fn http(masker: &Masker, exchange: &Exchange, focus: Option<&str>) -> Evidence {
-        let body = &exchange.body;
-        let start = focus
-            .and_then(|f| body.find(f))
+        let masked = masker.mask(&exchange.body);
+        let body = masked.as_str();
+        let placeholder = focus.map(|f| masker.mask(f));
+        let start = placeholder
+            .as_ref()
+            .and_then(|p| body.find(p.as_str()))
             .map_or(0, |at| floor_char_boundary(body, at.saturating_sub(120)));
         let end = floor_char_boundary(body, (start + EXCERPT_CHARS).min(body.len()));
+        let (start, end) = outside_placeholders(body, start, end);
         let mut excerpt = String::new();
         if start > 0 {
             excerpt.push('…');
@@ -278,7 +283,7 @@ impl Evidence {
         Evidence::Http {
             request: masker.mask(&format!("{} {}", exchange.method, exchange.url)),
             status: exchange.status,
-            excerpt: masker.mask(&excerpt),
+            excerpt: Masked::from_masked_excerpt(excerpt),
         }
     }
 
@@ -301,6 +306,20 @@ impl Evidence {
             text: masker.mask(text),
         }
     }
+}
+
+/// Moves a cut that falls inside a `[PHI:…]` or `[SECRET:…]` placeholder to its edge.
+fn outside_placeholders(text: &str, start: usize, end: usize) -> (usize, usize) {
+    let inside = |at: usize| -> Option<(usize, usize)> {
+        let open = text[..at].rfind('[')?;
+        let close = text[open..].find(']')? + open;
+        let tag = &text[open..];
+        (close >= at && (tag.starts_with("[PHI:") || tag.starts_with("[SECRET:")))
+            .then_some((open, close + 1))
+    };
+    let start = inside(start).map_or(start, |(open, _)| open);
+    let end = inside(end).map_or(end, |(_, close)| close.min(text.len()));
+    (start, end.max(start))
 }
 
 fn floor_char_boundary(s: &str, mut at: usize) -> usize {
@@ -419,5 +438,22 @@ mod tests {
         assert!(excerpt.as_str().contains("[PHI:B.name]"));
         assert!(!excerpt.as_str().contains("Jane"));
         assert!(excerpt.as_str().starts_with('…'));
+    }
+
+    #[test]
+    fn an_excerpt_never_cuts_a_canary_or_a_placeholder_in_half() {
+        let masker = Masker::new(vec![("MRN-0001234".into(), "[PHI:B.mrn]".into())], vec![]);
+        for pad in 590..600 {
+            let exchange = Exchange {
+                body: format!("{}MRN-0001234 tail", "x".repeat(pad)),
+                ..Exchange::default()
+            };
+            let Evidence::Http { excerpt, .. } = Evidence::http(&masker, &exchange, None) else {
+                panic!("an http evidence");
+            };
+            let text = excerpt.as_str();
+            assert!(!text.contains("MRN-"), "{pad}: {text}");
+            assert!(!text.contains("[PHI:B.m…"), "{pad}: a placeholder was cut");
+        }
     }
 }

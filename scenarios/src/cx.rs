@@ -145,6 +145,8 @@ impl Exchange {
 pub struct AccessEntry {
     /// Position in the log.
     pub seq: u64,
+    /// The environment.
+    pub environment: String,
     /// `fhir`, `oauth` or `admin`.
     pub channel: String,
     /// What was done (`read`, `search-type`, `token-client_credentials`…).
@@ -291,7 +293,8 @@ pub trait ScenarioCx {
 
     /// The current end of the simulator's access log (a mark to read from).
     fn mark(&mut self) -> Result<u64, ScenarioError>;
-    /// The access-log entries after `mark`, without the harness's own admin reads.
+    /// The access-log entries after `mark` of the app's clients (user-facing and backend) in
+    /// the environment under test: not the harness's admin reads, not other apps.
     fn access_since(&mut self, mark: u64) -> Result<Vec<AccessEntry>, ScenarioError>;
     /// The EHR's registrations of the app's clients (user-facing and backend).
     fn registrations(&mut self) -> Result<Vec<Registration>, ScenarioError>;

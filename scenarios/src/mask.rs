@@ -19,6 +19,12 @@ impl Masked {
         Masked(text.to_string())
     }
 
+    /// An excerpt cut from text that was masked whole (crate-internal: cutting masked text
+    /// keeps it masked when the cut avoids placeholders).
+    pub(crate) fn from_masked_excerpt(text: String) -> Masked {
+        Masked(text)
+    }
+
     /// The masked text.
     pub fn as_str(&self) -> &str {
         &self.0
@@ -222,7 +228,7 @@ fn mask_jwts(text: &str) -> String {
             .find(|c: char| !(is_b64(c) || c == '.'))
             .unwrap_or(candidate.len());
         let token = &candidate[..len];
-        if token.matches('.').count() >= 2 {
+        if token.matches('.').count() >= 1 && token.len() >= 12 {
             out.push_str("[SECRET:jwt]");
         } else {
             out.push_str(token);

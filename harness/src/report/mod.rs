@@ -101,15 +101,26 @@ impl RunReport {
         self.findings().filter(|f| f.severity >= self.fail_on)
     }
 
-    /// 0 nothing at or above `fail_on`, 1 findings, 2 the harness could not run.
+    /// 0 nothing at or above `fail_on`, 1 findings, 2 the harness could not run (or some
+    /// scenario could not give a verdict and nothing else failed: an incomplete drill must not
+    /// pass).
     pub fn exit_code(&self) -> u8 {
         if self.harness_error.is_some() {
             EXIT_COULD_NOT_RUN
         } else if self.failing_findings().next().is_some() {
             EXIT_FINDINGS
+        } else if self.errored().next().is_some() {
+            EXIT_COULD_NOT_RUN
         } else {
             EXIT_PASSED
         }
+    }
+
+    /// The scenarios that could not give a verdict.
+    pub fn errored(&self) -> impl Iterator<Item = &ScenarioResult> {
+        self.results
+            .iter()
+            .filter(|r| matches!(r.outcome, Outcome::Errored { .. }))
     }
 
     /// Counts: (passed, failed, skipped, errored).

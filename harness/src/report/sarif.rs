@@ -156,7 +156,7 @@ fn invocation(report: &RunReport) -> Value {
         }
     }
     let mut invocation = json!({
-        "executionSuccessful": report.harness_error.is_none(),
+        "executionSuccessful": report.harness_error.is_none() && report.errored().next().is_none(),
         "exitCode": report.exit_code(),
     });
     if !report.started_at.is_empty() {

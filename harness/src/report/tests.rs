@@ -9,8 +9,8 @@ use serde_json::Value;
 
 use super::fixture::{self, CANARY_ID, CANARY_MRN, CANARY_NAME, SECRET_TOKEN};
 use super::{
-    EXIT_COULD_NOT_RUN, EXIT_FINDINGS, Format, ReportError, RunReport, html, json, junit, markdown,
-    sarif, terminal, write_all,
+    EXIT_COULD_NOT_RUN, EXIT_FINDINGS, EXIT_PASSED, Format, Outcome, ReportError, RunReport, html,
+    json, junit, markdown, sarif, terminal, write_all,
 };
 
 /// Every rendering of `report`: the five files and the terminal with and without colours.
@@ -95,9 +95,20 @@ fn report_verdict_counts_findings_at_or_above_fail_on() {
     assert!(terminal::render(&report, false).ends_with("FAILED: 2 findings at or above medium\n"));
     report.fail_on = Severity::Critical;
     report.results[0].findings.remove(0);
+    // The fixture has an errored scenario: an incomplete drill does not pass.
+    let text = terminal::render(&report, false);
+    assert!(
+        text.contains("ERROR: 1 scenario could not give a verdict"),
+        "{text}"
+    );
+    assert_eq!(report.exit_code(), EXIT_COULD_NOT_RUN);
+    report
+        .results
+        .retain(|r| !matches!(r.outcome, Outcome::Errored { .. }));
     assert!(terminal::render(&report, false).ends_with("passed (1 finding below critical)\n"));
     report.results[0].findings.clear();
     assert!(terminal::render(&report, false).ends_with("\npassed\n"));
+    assert_eq!(report.exit_code(), EXIT_PASSED);
 }
 
 #[test]
@@ -334,7 +345,10 @@ fn report_sarif_rules_results_and_locations() {
     );
 
     assert_eq!(run["automationDetails"]["id"], "fhirdrill/default/");
-    assert_eq!(run["invocations"][0]["executionSuccessful"], true);
+    assert_eq!(
+        run["invocations"][0]["executionSuccessful"], false,
+        "the fixture has an errored scenario"
+    );
     assert_eq!(run["invocations"][0]["exitCode"], EXIT_FINDINGS);
     let tokens = run["redactionTokens"].as_array().expect("redactionTokens");
     assert!(tokens.iter().any(|t| t == "[PHI:B.mrn]"));

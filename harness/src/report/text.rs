@@ -18,10 +18,17 @@ pub(crate) fn plural(n: usize, noun: &str) -> String {
 /// the harness could not run.
 pub(crate) fn verdict(report: &RunReport) -> String {
     match report.exit_code() {
-        EXIT_COULD_NOT_RUN => {
-            let error = report.harness_error.as_ref().map_or("", |e| e.as_str());
-            format!("ERROR: the harness could not run: {error}")
-        }
+        EXIT_COULD_NOT_RUN => match &report.harness_error {
+            Some(error) => format!("ERROR: the harness could not run: {}", error.as_str()),
+            None => {
+                let ids: Vec<&str> = report.errored().map(|r| r.scenario.id).collect();
+                format!(
+                    "ERROR: {} could not give a verdict ({}); see the reasons above",
+                    plural(ids.len(), "scenario"),
+                    ids.join(", ")
+                )
+            }
+        },
         EXIT_FINDINGS => format!(
             "FAILED: {} at or above {}",
             plural(report.failing_findings().count(), "finding"),

@@ -80,8 +80,10 @@ impl Scenario for BroadSystemScope {
                 .filter(|(_, d)| d.resource == "*")
                 .map(|(s, _)| s.clone())
                 .collect();
+            // Unused types can only be judged when the client was seen at work.
             let unused: BTreeSet<String> = system
                 .iter()
+                .filter(|_| !used.is_empty())
                 .filter(|(_, d)| d.resource != "*" && !used.contains(&d.resource))
                 .map(|(s, _)| s.clone())
                 .collect();

@@ -61,9 +61,15 @@ impl Scenario for UnusedGrants {
                 .into_iter()
                 .filter(|(_, d)| d.level != "system" && d.reads)
                 .collect();
+            // A scope is exercised when the EHR names it as what permitted a request.
+            let exercised: BTreeSet<&str> = entries
+                .iter()
+                .filter(|e| user_request_of(e, &session.client_id, &session.fhir_user))
+                .flat_map(|e| e.scopes_used.iter().map(String::as_str))
+                .collect();
             let unused: Vec<&String> = granted
                 .iter()
-                .filter(|(_, d)| d.resource == "*" || !used.contains(&d.resource))
+                .filter(|(s, d)| d.resource == "*" || !exercised.contains(s.as_str()))
                 .map(|(s, _)| s)
                 .collect();
             if unused.is_empty() {
