@@ -47,8 +47,9 @@ fn failed(report: &Value) -> BTreeSet<String> {
         .collect()
 }
 
-/// Runs one row of the matrix: `flaws` alone makes exactly `expected` fail.
-fn check(flaws: &str, expected: &[&str]) {
+/// Runs one row of the matrix: `flaws` alone makes exactly `expected` fail, and the findings'
+/// evidence names each of `evidence` (the flaw's fingerprints in the EHR's records).
+fn check(flaws: &str, expected: &[&str], evidence: &[&str]) {
     let dir = tempfile::tempdir().expect("temp dir");
     let (code, report) = demo(flaws, dir.path());
     let expected: BTreeSet<String> = expected.iter().map(|s| s.to_string()).collect();
@@ -63,6 +64,20 @@ fn check(flaws: &str, expected: &[&str]) {
             );
         }
     }
+    let findings = report["results"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|r| r["findings"].as_array().cloned().unwrap_or_default())
+        .map(|f| f.to_string())
+        .collect::<Vec<_>>()
+        .join("\n");
+    for needle in evidence {
+        assert!(
+            findings.contains(needle),
+            "--flaws {flaws}: no finding names {needle}: {findings}"
+        );
+    }
     let high = report["counts"]["failing_findings"].as_u64().unwrap_or(0);
     assert_eq!(
         code,
@@ -73,7 +88,7 @@ fn check(flaws: &str, expected: &[&str]) {
 
 #[test]
 fn the_correct_app_passes_every_scenario_with_zero_findings() {
-    check("none", &[]);
+    check("none", &[], &[]);
 }
 
 #[test]
@@ -83,6 +98,11 @@ fn cross_patient_api_is_found_by_the_app_api_scenario() {
     check(
         "cross-patient-api",
         &["cross-patient.app-api", "scope.unused-grants"],
+        &[
+            "[PHI:victim.name]",
+            "[PHI:victim.mrn]",
+            "GET /api/patients/{patient.id}",
+        ],
     );
 }
 
@@ -92,27 +112,47 @@ fn service_account_fallback_is_found_as_a_confused_deputy() {
     check(
         "service-account-fallback",
         &["service-account.confused-deputy", "cross-patient.app-api"],
+        &[
+            "client=clinic-app-backend",
+            "after the user's grant was revoked",
+        ],
     );
 }
 
 #[test]
 fn broad_system_scope_is_found() {
-    check("broad-system-scope", &["scope.broad-system-scope"]);
+    check(
+        "broad-system-scope",
+        &["scope.broad-system-scope"],
+        &["system/*.read", "clinic-app-backend"],
+    );
 }
 
 #[test]
 fn requests_unused_scopes_is_found() {
-    check("requests-unused-scopes", &["scope.unused-grants"]);
+    check(
+        "requests-unused-scopes",
+        &["scope.unused-grants"],
+        &["patient/*.read", "user/*.read"],
+    );
 }
 
 #[test]
 fn ignores_downscoped_grant_is_found() {
-    check("ignores-downscoped-grant", &["scope.downscoped-grant"]);
+    check(
+        "ignores-downscoped-grant",
+        &["scope.downscoped-grant"],
+        &["ignored-grant", "status=403"],
+    );
 }
 
 #[test]
 fn widens_on_refresh_is_found() {
-    check("widens-on-refresh", &["scope.widen-on-refresh"]);
+    check(
+        "widens-on-refresh",
+        &["scope.widen-on-refresh"],
+        &["patient/Condition.rs", "token-refresh_token"],
+    );
 }
 
 #[test]
@@ -160,18 +200,21 @@ fn every_report_file_is_written_and_the_sarif_validates() {
 fn the_reports_never_hold_a_canary() {
     let dir = tempfile::tempdir().expect("temp dir");
     let (_, report) = demo("cross-patient-api,service-account-fallback", dir.path());
-    let text = std::fs::read_to_string(dir.path().join("report/fhirdrill-report.md")).expect("md");
     let json = report.to_string();
-    for leak in ["MRN", "@example.com"] {
-        assert!(
-            !json.contains(leak) && !text.contains(leak),
-            "{leak} reached a report"
-        );
-    }
     assert!(
         json.contains("[PHI:victim.name]"),
         "the leak is shown masked"
     );
+    for file in ["md", "sarif", "junit.xml", "html", "json"] {
+        let text =
+            std::fs::read_to_string(dir.path().join(format!("report/fhirdrill-report.{file}")))
+                .expect("report file");
+        // MRNs and emails of the synthetic patients have these shapes; the demo's admin
+        // token starts with "demo-".
+        for leak in ["MRN", "@example.com", "demo-"] {
+            assert!(!text.contains(leak), "{leak} reached the {file} report");
+        }
+    }
 }
 
 #[test]

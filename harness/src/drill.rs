@@ -172,10 +172,29 @@ impl Drill {
             })
     }
 
-    /// Fills an endpoint's placeholders with `facts`.
-    fn fill(&self, text: &str, facts: &PatientFacts) -> String {
-        text.replace("{patient.id}", &facts.id)
-            .replace("{patient.mrn}", facts.mrn.as_deref().unwrap_or("no-mrn"))
+    /// Fills an endpoint's placeholders with `facts` (percent-encoded for a URL, as they are
+    /// for a body); a placeholder the patient has no value for skips the scenario.
+    fn fill(
+        &self,
+        text: &str,
+        facts: &PatientFacts,
+        in_url: bool,
+    ) -> Result<String, ScenarioError> {
+        let encode = |v: &str| {
+            if in_url {
+                percent_encode(v)
+            } else {
+                v.to_string()
+            }
+        };
+        let mut out = text.replace("{patient.id}", &encode(&facts.id));
+        if out.contains("{patient.mrn}") {
+            let mrn = facts.mrn.as_deref().ok_or_else(|| {
+                ScenarioError::skip("an endpoint uses {patient.mrn}, and the patient has no MRN")
+            })?;
+            out = out.replace("{patient.mrn}", &encode(mrn));
+        }
+        Ok(out)
     }
 
     fn send(
@@ -314,11 +333,11 @@ impl ScenarioCx for Drill {
             Whose::Victim => &self.personas.victim,
         }
         .clone();
-        let url = self.app_url(&self.fill(&endpoint.path, &facts));
-        let body = endpoint
-            .body
-            .as_ref()
-            .map(|b| (self.fill(b, &facts), "application/json"));
+        let url = self.app_url(&self.fill(&endpoint.path, &facts, true)?);
+        let body = match &endpoint.body {
+            Some(b) => Some((self.fill(b, &facts, false)?, "application/json")),
+            None => None,
+        };
         let app = self
             .sessions
             .get(session.handle)
@@ -533,4 +552,17 @@ impl Drill {
             )),
         }
     }
+}
+
+/// Percent-encodes everything but RFC 3986 unreserved characters.
+fn percent_encode(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for byte in value.bytes() {
+        if byte.is_ascii_alphanumeric() || b"-._~".contains(&byte) {
+            out.push(char::from(byte));
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
 }

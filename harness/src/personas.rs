@@ -229,6 +229,32 @@ fn identifying_values(patient: &Value, role: &str) -> Vec<(String, String)> {
             values.push((value.to_string(), format!("[PHI:{role}.{system}]")));
         }
     }
+    values.extend(details(patient, role));
+    values
+}
+
+/// Values too common to prove a leak (a birth date, a family name, a street) but still masked
+/// in reports: their placeholders (`[PHI:victim-detail.…]`) are not used for detection.
+fn details(patient: &Value, role: &str) -> Vec<(String, String)> {
+    let mut values = Vec::new();
+    let mut push = |value: Option<&str>, what: &str| {
+        if let Some(v) = value {
+            values.push((v.to_string(), format!("[PHI:{role}-detail.{what}]")));
+        }
+    };
+    push(patient["birthDate"].as_str(), "birthDate");
+    for name in patient["name"].as_array().into_iter().flatten() {
+        push(name["family"].as_str(), "family");
+        for given in name["given"].as_array().into_iter().flatten() {
+            push(given.as_str(), "given");
+        }
+    }
+    for address in patient["address"].as_array().into_iter().flatten() {
+        for line in address["line"].as_array().into_iter().flatten() {
+            push(line.as_str(), "address");
+        }
+        push(address["postalCode"].as_str(), "postalCode");
+    }
     values
 }
 
@@ -253,5 +279,10 @@ mod tests {
         assert!(values.contains(&("900-00-0001".into(), "[PHI:victim.ssn]".into())));
         assert!(values.contains(&("555-0100".into(), "[PHI:victim.phone]".into())));
         assert_eq!(mrn(&patient).as_deref(), Some("MRN1"));
+        let with_details =
+            json!({"birthDate": "1970-01-02", "name": [{"family": "Example", "given": ["Ann"]}]});
+        let values = identifying_values(&with_details, "victim");
+        assert!(values.contains(&("1970-01-02".into(), "[PHI:victim-detail.birthDate]".into())));
+        assert!(values.contains(&("Example".into(), "[PHI:victim-detail.family]".into())));
     }
 }

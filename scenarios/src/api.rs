@@ -393,6 +393,34 @@ impl Finding {
     }
 }
 
+/// Findings gathered step by step (per endpoint, per probe): a step that fails does not lose
+/// what the other steps found. The first failure is the verdict only when nothing was found.
+#[derive(Debug, Default)]
+pub struct Gathered {
+    findings: Vec<Finding>,
+    failure: Option<ScenarioError>,
+}
+
+impl Gathered {
+    /// Adds one step's result.
+    pub fn add(&mut self, step: Result<Option<Finding>, ScenarioError>) {
+        match step {
+            Ok(Some(finding)) => self.findings.push(finding),
+            Ok(None) => {}
+            Err(error) if self.failure.is_none() => self.failure = Some(error),
+            Err(_) => {}
+        }
+    }
+
+    /// The findings, or the first failure when there are none.
+    pub fn finish(self) -> Result<Vec<Finding>, ScenarioError> {
+        match (self.findings.is_empty(), self.failure) {
+            (true, Some(error)) => Err(error),
+            _ => Ok(self.findings),
+        }
+    }
+}
+
 /// The fingerprint of a finding: hex `sha256(scenario|kind|subject key)`.
 pub fn fingerprint(scenario: &str, kind: &str, subject: &Subject) -> String {
     let digest = Sha256::digest(format!("{scenario}|{kind}|{}", subject.key()).as_bytes());

@@ -40,17 +40,22 @@ impl fmt::Display for Masked {
 /// Names whose values are credentials wherever they appear (`name=value`, `"name":"value"`).
 const CREDENTIAL_NAMES: &[&str] = &[
     "access_token",
+    "accessToken",
     "refresh_token",
+    "refreshToken",
     "id_token",
+    "idToken",
     "code_verifier",
     "client_assertion",
     "client_secret",
+    "clientSecret",
     "password",
+    "token",
 ];
 
 /// OAuth parameters that are credentials in a URL or form (`code=…`), but ordinary words in
 /// FHIR JSON (`"code": "not-found"`), so only their `name=value` form is masked.
-const CREDENTIAL_PARAMETERS: &[&str] = &["code", "token", "state", "launch"];
+const CREDENTIAL_PARAMETERS: &[&str] = &["code", "state", "launch"];
 
 /// Replaces canaries and credentials with placeholders.
 #[derive(Debug, Clone, Default)]

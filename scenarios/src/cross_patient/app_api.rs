@@ -2,10 +2,10 @@
 
 use super::{victim_fetches, victim_values};
 use crate::api::{
-    Capability, Control, Evidence, Finding, Scenario, ScenarioError, ScenarioMeta, Severity,
-    Subject,
+    Capability, Control, Evidence, Finding, Gathered, Scenario, ScenarioError, ScenarioMeta,
+    Severity, Subject,
 };
-use crate::cx::{Persona, ScenarioCx, Whose};
+use crate::cx::{Endpoint, Persona, ScenarioCx, Session, Whose};
 
 /// The catalog entry.
 pub static META: ScenarioMeta = ScenarioMeta {
@@ -38,7 +38,7 @@ impl Scenario for AppApi {
     }
 
     fn run(&self, cx: &mut dyn ScenarioCx) -> Result<Vec<Finding>, ScenarioError> {
-        let mut findings = Vec::new();
+        let mut gathered = Gathered::default();
         for persona in [Persona::Patient, Persona::Practitioner] {
             let session = match cx.sign_in(persona, None) {
                 Ok(s) => s,
@@ -46,49 +46,60 @@ impl Scenario for AppApi {
                 Err(e) => return Err(e),
             };
             for endpoint in cx.endpoints().to_vec() {
-                let mark = cx.mark()?;
-                let exchange = cx.call_app(&session, &endpoint, Whose::Victim)?;
-                let entries = cx.access_since(mark)?;
-                let victim = cx.victim_id().to_string();
-                let fetched = victim_fetches(&entries, &victim);
-                let masker = cx.masker();
-                let values = victim_values(masker, &exchange);
-                if values.is_empty() && fetched.is_empty() {
-                    continue;
-                }
-                let route = endpoint.route();
-                let placeholders: Vec<&str> = values.iter().map(|(p, _)| *p).collect();
-                let message = format!(
-                    "Signed in as {} and asked {route} for the victim: HTTP {}, the answer held {} of the victim's values ({}), and the EHR served the victim's data to the app {} time(s) during the call.",
-                    persona.as_str(),
-                    exchange.status,
-                    values.len(),
-                    placeholders.join(", "),
-                    fetched.len()
-                );
-                let mut finding = Finding::new(
-                    &META,
-                    persona.as_str(),
-                    Subject::AppRoute {
-                        route: route.clone(),
-                    },
-                    masker.mask(&format!(
-                        "{route} serves another patient's data to a {} session",
-                        persona.as_str()
-                    )),
-                    masker.mask(&message),
-                )
-                .with(Evidence::http(
-                    masker,
-                    &exchange,
-                    values.first().map(|(_, raw)| *raw),
-                ));
-                if !fetched.is_empty() {
-                    finding = finding.with(Evidence::access_log(masker, fetched.iter().copied()));
-                }
-                findings.push(finding);
+                gathered.add(probe(cx, &session, &endpoint));
             }
         }
-        Ok(findings)
+        gathered.finish()
     }
+}
+
+/// Calls one endpoint of the app with the victim's ids in a session; a finding if the victim's
+/// data came back or the EHR served it to the app meanwhile.
+fn probe(
+    cx: &mut dyn ScenarioCx,
+    session: &Session,
+    endpoint: &Endpoint,
+) -> Result<Option<Finding>, ScenarioError> {
+    let persona = session.persona;
+    let mark = cx.mark()?;
+    let exchange = cx.call_app(session, endpoint, Whose::Victim)?;
+    let entries = cx.access_since(mark)?;
+    let victim = cx.victim_id().to_string();
+    let fetched = victim_fetches(&entries, &victim);
+    let masker = cx.masker();
+    let values = victim_values(masker, &exchange);
+    if values.is_empty() && fetched.is_empty() {
+        return Ok(None);
+    }
+    let route = endpoint.route();
+    let placeholders: Vec<&str> = values.iter().map(|(p, _)| *p).collect();
+    let message = format!(
+        "Signed in as {} and asked {route} for the victim: HTTP {}, the answer held {} of the victim's values ({}), and the EHR served the victim's data to the app {} time(s) during the call.",
+        persona.as_str(),
+        exchange.status,
+        values.len(),
+        placeholders.join(", "),
+        fetched.len()
+    );
+    let mut finding = Finding::new(
+        &META,
+        persona.as_str(),
+        Subject::AppRoute {
+            route: route.clone(),
+        },
+        masker.mask(&format!(
+            "{route} serves another patient's data to a {} session",
+            persona.as_str()
+        )),
+        masker.mask(&message),
+    )
+    .with(Evidence::http(
+        masker,
+        &exchange,
+        values.first().map(|(_, raw)| *raw),
+    ));
+    if !fetched.is_empty() {
+        finding = finding.with(Evidence::access_log(masker, fetched.iter().copied()));
+    }
+    Ok(Some(finding))
 }

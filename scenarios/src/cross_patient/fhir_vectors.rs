@@ -1,12 +1,12 @@
 //! `cross-patient.fhir-vectors`: a patient-A token against a FHIR endpoint, through every
 //! way FHIR offers to reach another patient's records.
 
-use super::{victim_fetches, victim_values};
+use super::{other_patient_fetches, victim_values};
 use crate::api::{
-    Capability, Control, Evidence, Finding, Scenario, ScenarioError, ScenarioMeta, Severity,
-    Subject,
+    Capability, Control, Evidence, Finding, Gathered, Scenario, ScenarioError, ScenarioMeta,
+    Severity, Subject,
 };
-use crate::cx::{FhirRequest, ScenarioCx};
+use crate::cx::{Exchange, FhirRequest, FhirSession, ScenarioCx};
 
 /// The catalog entry.
 pub static META: ScenarioMeta = ScenarioMeta {
@@ -30,6 +30,9 @@ pub static META: ScenarioMeta = ScenarioMeta {
     fix: "Enforce the token's patient compartment on every interaction, including includes, chains, _has, batch entries, history, operations and bulk export; answer a resource outside the compartment exactly as one that does not exist.",
     deprecated_ids: &[],
 };
+
+/// How often a probe is retried when the endpoint throttles or fails (429, 5xx).
+const RETRIES: usize = 3;
 
 /// A made-up id: what the endpoint says about a resource that does not exist.
 const NO_SUCH_ID: &str = "fhirdrill-no-such-id-0000";
@@ -70,11 +73,10 @@ fn probes(a: &str, b: &str, kind: &str, id: &str) -> Vec<Probe> {
         with_unknown("history-instance", &|b, _| format!("Patient/{b}/_history")),
         with_unknown("everything", &|b, _| format!("Patient/{b}/$everything")),
         with_unknown("compartment", &|b, _| format!("Patient/{b}/{kind}")),
-        plain("search-patient", format!("{kind}?patient={b}")),
-        plain(
-            "search-reference-url",
-            format!("{kind}?subject=Patient/{b}"),
-        ),
+        with_unknown("search-patient", &|b, _| format!("{kind}?patient={b}")),
+        with_unknown("search-reference-url", &|b, _| {
+            format!("{kind}?subject=Patient/{b}")
+        }),
         plain("search-several-patients", format!("{kind}?patient={a},{b}")),
         plain(
             "search-repeated-patient",
@@ -87,12 +89,13 @@ fn probes(a: &str, b: &str, kind: &str, id: &str) -> Vec<Probe> {
             "include",
             format!("{kind}?_id={id}&_include={kind}:subject"),
         ),
-        plain(
-            "revinclude",
-            format!("Patient?_id={b}&_revinclude={kind}:subject"),
-        ),
-        plain("chain", format!("{kind}?subject:Patient._id={b}")),
-        plain("has", format!("Patient?_has:{kind}:patient:_id={id}")),
+        with_unknown("revinclude", &|b, _| {
+            format!("Patient?_id={b}&_revinclude={kind}:subject")
+        }),
+        with_unknown("chain", &|b, _| format!("{kind}?subject:Patient._id={b}")),
+        with_unknown("has", &|_, id| {
+            format!("Patient?_has:{kind}:patient:_id={id}")
+        }),
         plain("history-type", format!("{kind}/_history")),
         plain("history-system", "_history".to_string()),
         Probe {
@@ -134,65 +137,181 @@ impl Scenario for FhirVectors {
             .ok_or_else(|| {
                 ScenarioError::skip("the victim has no records besides their Patient")
             })?;
-        let mut findings = Vec::new();
+        let mut gathered = Gathered::default();
         for probe in probes(&session.patient, &victim, &kind, &id) {
-            let mark = cx.mark()?;
-            let exchange = cx.fhir(&session, &probe.request)?;
-            let entries = cx.access_since(mark)?;
-            let fetched = victim_fetches(&entries, &victim);
-            let masker = cx.masker();
-            let values = victim_values(masker, &exchange);
-            let subject = Subject::FhirVector {
-                vector: probe.vector.to_string(),
-            };
-            if !values.is_empty() || !fetched.is_empty() {
-                let placeholders: Vec<&str> = values.iter().map(|(p, _)| *p).collect();
-                let mut finding = Finding::new(
-                    &META,
-                    probe.vector,
-                    subject,
-                    masker.mask(&format!(
-                        "FHIR {} returns another patient's data to a patient token",
-                        probe.vector
-                    )),
-                    masker.mask(&format!(
-                        "{} {} answered HTTP {} with the victim's values ({}).",
-                        probe.request.method,
-                        probe.request.path,
-                        exchange.status,
-                        placeholders.join(", ")
-                    )),
-                )
-                .with(Evidence::http(
-                    masker,
-                    &exchange,
-                    values.first().map(|(_, raw)| *raw),
-                ));
-                if !fetched.is_empty() {
-                    finding = finding.with(Evidence::access_log(masker, fetched.iter().copied()));
-                }
-                findings.push(finding);
-                continue;
-            }
-            if let Some(unknown) = &probe.unknown {
-                let baseline = cx.fhir(&session, unknown)?;
-                if baseline.status != exchange.status {
-                    let masker = cx.masker();
-                    findings.push(
-                        Finding::new(
-                            &META,
-                            &format!("{}-existence", probe.vector),
-                            Subject::FhirVector { vector: format!("{}-existence", probe.vector) },
-                            masker.mask(&format!("FHIR {} tells a patient token that another patient's record exists", probe.vector)),
-                            masker.mask(&format!("The victim's id answered HTTP {}, a made-up id HTTP {}: a caller learns which ids exist.", exchange.status, baseline.status)),
-                        )
-                        .severity(Severity::Medium)
-                        .with(Evidence::http(masker, &exchange, None))
-                        .with(Evidence::http(masker, &baseline, None)),
-                    );
-                }
-            }
+            gathered.add(self.probe(cx, &session, &probe, &[victim.as_str(), id.as_str()]));
         }
-        Ok(findings)
+        gathered.finish()
+    }
+}
+
+impl FhirVectors {
+    /// Runs one probe: a leak (the victim's values in the answer, or any other patient's data
+    /// in the EHR's records of it), else an existence oracle (the victim's ids answered
+    /// differently from made-up ones), else nothing.
+    fn probe(
+        &self,
+        cx: &mut dyn ScenarioCx,
+        session: &FhirSession,
+        probe: &Probe,
+        victim_ids: &[&str],
+    ) -> Result<Option<Finding>, ScenarioError> {
+        let mark = cx.mark()?;
+        let exchange = send(cx, session, &probe.request)?;
+        let entries = cx.access_since(mark)?;
+        let fetched = other_patient_fetches(&entries, &session.patient);
+        let masker = cx.masker();
+        let values = victim_values(masker, &exchange);
+        if !values.is_empty() || !fetched.is_empty() {
+            let placeholders: Vec<&str> = values.iter().map(|(p, _)| *p).collect();
+            let mut finding = Finding::new(
+                &META,
+                probe.vector,
+                Subject::FhirVector {
+                    vector: probe.vector.to_string(),
+                },
+                masker.mask(&format!(
+                    "FHIR {} returns another patient's data to a patient token",
+                    probe.vector
+                )),
+                masker.mask(&format!(
+                    "{} {} answered HTTP {} with the victim's values ({}); the EHR's records show {} request(s) returning other patients' data.",
+                    probe.request.method,
+                    probe.request.path,
+                    exchange.status,
+                    placeholders.join(", "),
+                    fetched.len()
+                )),
+            )
+            .with(Evidence::http(masker, &exchange, values.first().map(|(_, raw)| *raw)));
+            if !fetched.is_empty() {
+                finding = finding.with(Evidence::access_log(masker, fetched.iter().copied()));
+            }
+            return Ok(Some(finding));
+        }
+        let Some(unknown) = &probe.unknown else {
+            return Ok(None);
+        };
+        let baseline = send(cx, session, unknown)?;
+        let hidden = comparable(&exchange, victim_ids);
+        let made_up = comparable(&baseline, &[NO_SUCH_ID]);
+        if hidden == made_up {
+            return Ok(None);
+        }
+        let masker = cx.masker();
+        let kind = format!("{}-existence", probe.vector);
+        Ok(Some(
+            Finding::new(
+                &META,
+                &kind,
+                Subject::FhirVector { vector: kind.clone() },
+                masker.mask(&format!(
+                    "FHIR {} tells a patient token that another patient's record exists",
+                    probe.vector
+                )),
+                masker.mask(&format!(
+                    "The victim's id answered HTTP {}, a made-up id HTTP {}{}: a caller learns which ids exist.",
+                    exchange.status,
+                    baseline.status,
+                    if exchange.status == baseline.status { ", with different messages" } else { "" }
+                )),
+            )
+            .severity(Severity::Medium)
+            .with(Evidence::http(masker, &exchange, None))
+            .with(Evidence::http(masker, &baseline, None)),
+        ))
+    }
+}
+
+/// Sends a probe, retrying a few times while the endpoint throttles or fails, so a 429 or a
+/// 503 is never mistaken for an answer.
+fn send(
+    cx: &mut dyn ScenarioCx,
+    session: &FhirSession,
+    request: &FhirRequest,
+) -> Result<Exchange, ScenarioError> {
+    let mut exchange = cx.fhir(session, request)?;
+    for _ in 0..RETRIES {
+        if exchange.status != 429 && exchange.status < 500 {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(500));
+        exchange = cx.fhir(session, request)?;
+    }
+    Ok(exchange)
+}
+
+/// What a caller can compare between two answers: the status and the OperationOutcome's
+/// messages with the requested ids replaced (the rest of a body would differ by id anyway).
+fn comparable(exchange: &Exchange, ids: &[&str]) -> (u16, String) {
+    let body: serde_json::Value = serde_json::from_str(&exchange.body).unwrap_or_default();
+    let messages = body["issue"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|i| {
+            format!(
+                "{}|{}",
+                i["code"].as_str().unwrap_or_default(),
+                ids.iter().fold(
+                    i["diagnostics"].as_str().unwrap_or_default().to_string(),
+                    |text, id| text.replace(id, "ID"),
+                )
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(";");
+    (exchange.status, messages)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn answer(status: u16, diagnostics: &str) -> Exchange {
+        Exchange {
+            status,
+            body: serde_json::json!({"resourceType": "OperationOutcome", "issue": [
+                {"severity": "error", "code": "not-found", "diagnostics": diagnostics}
+            ]})
+            .to_string(),
+            ..Exchange::default()
+        }
+    }
+
+    #[test]
+    fn answers_compare_by_status_and_message_with_ids_replaced() {
+        let hidden = answer(404, "Observation/o1 is not known");
+        let unknown = answer(404, &format!("Observation/{NO_SUCH_ID} is not known"));
+        assert_eq!(
+            comparable(&hidden, &["p1", "o1"]),
+            comparable(&unknown, &[NO_SUCH_ID])
+        );
+        let telling = answer(404, "Observation/o1 is outside your compartment");
+        assert_ne!(
+            comparable(&telling, &["p1", "o1"]),
+            comparable(&unknown, &[NO_SUCH_ID])
+        );
+        let forbidden = answer(403, "Observation/o1 is not known");
+        assert_ne!(
+            comparable(&forbidden, &["o1"]),
+            comparable(&unknown, &[NO_SUCH_ID])
+        );
+    }
+
+    #[test]
+    fn every_probe_names_the_victim_or_is_a_broad_search() {
+        for probe in probes("A", "B", "Observation", "o1") {
+            let text = format!("{} {:?}", probe.request.path, probe.request.body);
+            let broad = matches!(
+                probe.vector,
+                "search-no-patient" | "history-type" | "history-system" | "bulk-export"
+            );
+            assert!(
+                broad || text.contains('B') || text.contains("o1"),
+                "{}",
+                probe.vector
+            );
+        }
     }
 }

@@ -20,6 +20,17 @@ pub(crate) fn victim_values<'a>(
         .collect()
 }
 
+/// Access-log entries in which the EHR returned data of any patient but `own`.
+pub(crate) fn other_patient_fetches<'a>(
+    entries: &'a [AccessEntry],
+    own: &str,
+) -> Vec<&'a AccessEntry> {
+    entries
+        .iter()
+        .filter(|e| e.is_fhir_data() && e.patients.iter().any(|p| p != own))
+        .collect()
+}
+
 /// Access-log entries in which the EHR returned the victim's data.
 pub(crate) fn victim_fetches<'a>(entries: &'a [AccessEntry], victim: &str) -> Vec<&'a AccessEntry> {
     entries
