@@ -53,7 +53,7 @@ pub(crate) fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let options = RunOptions {
         fail_on: args.fail_on,
         only: args.only.clone(),
-        target_file: args.target.display().to_string(),
+        target_file: shown_path(&args.target),
         target_text: text,
     };
     let from_env = || {
@@ -83,6 +83,18 @@ pub(crate) fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         ),
     };
     finish(&report, &args.report_dir)
+}
+
+/// The target file's path as reports show it: relative to the working folder when it is inside
+/// it (code scanning maps SARIF locations to files of the checkout).
+fn shown_path(path: &Path) -> String {
+    let relative = std::env::current_dir()
+        .ok()
+        .and_then(|cwd| path.strip_prefix(cwd).ok().map(Path::to_path_buf));
+    relative
+        .unwrap_or_else(|| path.to_path_buf())
+        .display()
+        .to_string()
 }
 
 /// Starts the simulator a target file's `[simulator] config` describes (paths relative to the

@@ -49,6 +49,7 @@ impl Drill {
         sim: SimClient,
         env: EnvironmentInfo,
     ) -> Result<Drill, HarnessError> {
+        check_registration(&target, &env)?;
         let personas = Personas::choose(&sim, &env, &target.personas)?;
         let mut secrets = vec![(
             sim.admin_token().to_string(),
@@ -250,6 +251,47 @@ impl Drill {
             body: text,
         })
     }
+}
+
+/// The app's clients must be registered in the environment, with the redirect URI and launch
+/// URL the target file states (a mismatch would send every login somewhere else).
+fn check_registration(target: &Target, env: &EnvironmentInfo) -> Result<(), HarnessError> {
+    let app = &target.app;
+    let client = env
+        .clients
+        .iter()
+        .find(|c| c.client_id == app.client_id)
+        .ok_or_else(|| {
+            HarnessError::Setup(format!(
+                "the app's client {} is not registered in environment {} (see GET /_sim/registrations)",
+                app.client_id, env.name
+            ))
+        })?;
+    if let Some(uri) = &app.redirect_uri
+        && !client.redirect_uris.contains(uri)
+    {
+        return Err(HarnessError::Setup(format!(
+            "[app] redirect_uri {uri} is not among the EHR's redirect URIs for {}: {:?}",
+            client.client_id, client.redirect_uris
+        )));
+    }
+    if let Some(url) = &app.launch_url
+        && client.launch_url.as_ref() != Some(url)
+    {
+        return Err(HarnessError::Setup(format!(
+            "[app] launch_url {url} differs from the EHR's launch URL for {}: {:?}",
+            client.client_id, client.launch_url
+        )));
+    }
+    for backend in &app.backend_client_ids {
+        if !env.clients.iter().any(|c| &c.client_id == backend) {
+            return Err(HarnessError::Setup(format!(
+                "[app] backend client {backend} is not registered in environment {}",
+                env.name
+            )));
+        }
+    }
+    Ok(())
 }
 
 fn harness(message: String) -> ScenarioError {

@@ -79,9 +79,6 @@ pub struct SimClient {
     http: reqwest::blocking::Client,
 }
 
-/// The most entries one access-log page holds; longer ranges are read page by page.
-const PAGES_AT_MOST: usize = 1000;
-
 impl SimClient {
     /// Connects to the simulator at `url` and picks `environment` (default: the first).
     pub fn connect(
@@ -254,7 +251,8 @@ impl SimClient {
                     entries.push(entry);
                 }
             }
-            if page < PAGES_AT_MOST {
+            // Pages are read until one comes back empty: the page size is the simulator's.
+            if page == 0 {
                 break;
             }
         }

@@ -7,6 +7,8 @@
 //! [app]
 //! base_url = "http://127.0.0.1:3000"        # the app under test
 //! client_id = "clinic-app"                  # its user-facing client at the EHR
+//! redirect_uri = "http://127.0.0.1:3000/callback" # optional: checked against the EHR's
+//! launch_url = "http://127.0.0.1:3000/launch"     #   registration of the client
 //! backend_client_ids = ["clinic-app-sync"]  # its SMART Backend Services clients, if any
 //!
 //! [login]
@@ -114,6 +116,10 @@ pub struct AppSection {
     pub base_url: String,
     /// Its user-facing client id at the EHR.
     pub client_id: String,
+    /// Its redirect URI (checked against the EHR's registration).
+    pub redirect_uri: Option<String>,
+    /// Its EHR launch URL (checked against the EHR's registration).
+    pub launch_url: Option<String>,
     /// Its backend client ids.
     #[serde(default)]
     pub backend_client_ids: Vec<String>,

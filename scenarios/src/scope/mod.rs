@@ -18,6 +18,11 @@ pub struct DataScope {
     pub resource: String,
     /// Whether it allows reading (v1 `read`/`*`, v2 containing `r` or `s`).
     pub reads: bool,
+    /// The SMART v2 permissions it grants, as a set of `c r u d s` (v1 `read` = `rs`,
+    /// `write` = `cud`, `*` = all).
+    pub permissions: String,
+    /// A v2 query restriction (`category=laboratory`), if any.
+    pub query: Option<String>,
 }
 
 impl DataScope {
@@ -27,18 +32,36 @@ impl DataScope {
         if !matches!(level, "patient" | "user" | "system") {
             return None;
         }
-        let rest = rest.split('?').next().unwrap_or(rest);
+        let (rest, query) = match rest.split_once('?') {
+            Some((scope, query)) => (scope, Some(query.to_string())),
+            None => (rest, None),
+        };
         let (resource, permissions) = rest.split_once('.')?;
-        let reads = match permissions {
-            "read" | "*" => true,
-            "write" => false,
-            v2 => v2.contains('r') || v2.contains('s'),
+        let permissions: String = match permissions {
+            "read" => "rs".to_string(),
+            "write" => "cud".to_string(),
+            "*" => "cruds".to_string(),
+            v2 => "cruds".chars().filter(|c| v2.contains(*c)).collect(),
         };
         Some(DataScope {
             level: level.to_string(),
             resource: resource.to_string(),
-            reads,
+            reads: permissions.contains('r') || permissions.contains('s'),
+            permissions,
+            query,
         })
+    }
+
+    /// Whether everything this scope grants is also granted by `other` (same level, a type
+    /// `other` covers, no permission it lacks, and no looser query restriction).
+    pub fn within(&self, other: &DataScope) -> bool {
+        self.level == other.level
+            && (other.resource == "*" || other.resource == self.resource)
+            && self
+                .permissions
+                .chars()
+                .all(|p| other.permissions.contains(p))
+            && (other.query.is_none() || other.query == self.query)
     }
 
     /// Whether it covers reading `resource_type`.
@@ -84,5 +107,20 @@ mod tests {
         assert!(DataScope::parse("launch/patient").is_none());
         assert!(DataScope::parse("openid").is_none());
         assert_eq!(data_scopes("openid patient/Patient.rs").len(), 1);
+    }
+
+    #[test]
+    fn a_scope_is_within_another_by_level_type_permissions_and_query() {
+        let scope = |s: &str| DataScope::parse(s).expect("scope");
+        let granted = scope("patient/Observation.rs");
+        assert!(scope("patient/Observation.r").within(&granted));
+        assert!(scope("patient/Observation.read").within(&granted));
+        assert!(!scope("patient/Observation.cruds").within(&granted));
+        assert!(!scope("user/Observation.rs").within(&granted));
+        assert!(!scope("patient/Condition.rs").within(&granted));
+        assert!(scope("patient/Condition.rs").within(&scope("patient/*.read")));
+        let lab = scope("patient/Observation.rs?category=laboratory");
+        assert!(lab.within(&granted));
+        assert!(!granted.within(&lab), "dropping a query restriction widens");
     }
 }

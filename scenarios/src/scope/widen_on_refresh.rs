@@ -53,6 +53,7 @@ impl Scenario for WidenOnRefresh {
             .filter(|e| {
                 e.action == "token-refresh_token"
                     && e.client_id.as_deref() == Some(session.client_id.as_str())
+                    && e.user.as_deref().is_none_or(|u| u == session.fhir_user)
             })
             .collect();
         if refreshes.is_empty() {
@@ -66,13 +67,7 @@ impl Scenario for WidenOnRefresh {
             let asked = refresh.scope_requested.clone().unwrap_or_default();
             let wider: Vec<String> = data_scopes(&asked)
                 .into_iter()
-                .filter(|(_, d)| {
-                    !granted.iter().any(|(_, g)| {
-                        g.level == d.level
-                            && g.reads >= d.reads
-                            && (g.resource == "*" || g.resource == d.resource)
-                    })
-                })
+                .filter(|(_, d)| !granted.iter().any(|(_, g)| d.within(g)))
                 .map(|(s, _)| s)
                 .collect();
             if wider.is_empty() {

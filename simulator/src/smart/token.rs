@@ -104,7 +104,19 @@ pub(crate) fn token(ep: &Endpoint<'_>) -> SimResponse {
             ep.sim.trail().record(record);
             oauth_json(&issued.body)
         }
-        Err(r) => refused(ep, record, &r),
+        Err(r) => {
+            // A refused refresh still names whose grant it was, so an app widening its scope
+            // on refresh can be told apart from another app's request.
+            if form.get("grant_type") == Some("refresh_token")
+                && let Some(known) = form
+                    .get("refresh_token")
+                    .and_then(|t| ep.env.tokens().get(t))
+            {
+                record.user.clone_from(&known.grant.user);
+                record.patient_context.clone_from(&known.grant.patient);
+            }
+            refused(ep, record, &r)
+        }
     }
 }
 
