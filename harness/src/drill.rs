@@ -189,6 +189,19 @@ impl Drill {
             }
         };
         let mut out = text.replace("{patient.id}", &encode(&facts.id));
+        while let Some(kind) = first_record_placeholder(&out) {
+            let id = facts
+                .resources
+                .iter()
+                .find(|(t, _)| *t == kind)
+                .map(|(_, id)| id.clone())
+                .ok_or_else(|| {
+                    ScenarioError::Skip(Masker::default().mask(&format!(
+                        "an endpoint uses {{{kind}.id}}, and the patient has no {kind}"
+                    )))
+                })?;
+            out = out.replace(&format!("{{{kind}.id}}"), &encode(&id));
+        }
         if out.contains("{patient.mrn}") {
             let mrn = facts.mrn.as_deref().ok_or_else(|| {
                 ScenarioError::skip("an endpoint uses {patient.mrn}, and the patient has no MRN")
@@ -607,4 +620,32 @@ fn percent_encode(value: &str) -> String {
         }
     }
     out
+}
+
+/// The resource type of the first `{<Type>.id}` placeholder in `text`.
+fn first_record_placeholder(text: &str) -> Option<String> {
+    let mut rest = text;
+    while let Some(open) = rest.find('{') {
+        let close = rest[open..].find('}')? + open;
+        if let Some(kind) = crate::target::record_placeholder(&rest[open..=close]) {
+            return Some(kind.to_string());
+        }
+        rest = &rest[close + 1..];
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn record_placeholders_are_found_and_values_encoded() {
+        assert_eq!(
+            first_record_placeholder("/api/x/{patient.id}/obs/{Observation.id}").as_deref(),
+            Some("Observation")
+        );
+        assert_eq!(first_record_placeholder("/api/{patient.id}"), None);
+        assert_eq!(percent_encode("a b/c"), "a%20b%2Fc");
+    }
 }

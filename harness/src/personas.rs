@@ -35,7 +35,8 @@ pub struct Personas {
     pub victim: PatientFacts,
 }
 
-/// How many of the victim's compartment resources become canaries.
+/// How many of a patient's compartment resources are read (for `{Type.id}` placeholders and,
+/// for the victim, as canaries).
 const VICTIM_RESOURCES_AT_MOST: usize = 1000;
 
 impl Personas {
@@ -64,12 +65,12 @@ impl Personas {
             .map(|u| u.patients.clone())
             .unwrap_or_default();
         let victim_id = pick_victim(sim, env, &patient_id, &panel)?;
-        let patient = facts(sim, env, &patient_id, "patient", false)?;
+        let patient = facts(sim, env, &patient_id, "patient", true)?;
         let victim = facts(sim, env, &victim_id, "victim", true)?;
         let practitioner = match practitioner_user {
             Some(user) => match user.patients.iter().find(|p| **p != patient_id) {
                 Some(launch_patient) => {
-                    let launch = facts(sim, env, launch_patient, "panel", false)?;
+                    let launch = facts(sim, env, launch_patient, "panel", true)?;
                     Some((user, launch))
                 }
                 None => None,

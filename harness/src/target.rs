@@ -25,7 +25,9 @@
 //! path = "/internal/jobs/sync"
 //! headers = { "X-Job-Token" = "from-your-config" }
 //!
-//! [[endpoints]]                             # the app API; placeholders: {patient.id}, {patient.mrn}
+//! [[endpoints]]                             # the app API; placeholders: {patient.id},
+//!                                           #   {patient.mrn}, and {<Type>.id} for one of the
+//!                                           #   patient's records (e.g. {Observation.id})
 //! method = "GET"
 //! path = "/api/patients/{patient.id}/labs"
 //!
@@ -223,8 +225,16 @@ pub struct PersonasSection {
     pub practitioner: Option<String>,
 }
 
-/// The placeholders an endpoint template may use.
+/// The placeholders an endpoint template may use, besides `{<Type>.id}` (a record of the
+/// patient of that FHIR resource type).
 pub const PLACEHOLDERS: &[&str] = &["{patient.id}", "{patient.mrn}"];
+
+/// The resource type of a `{<Type>.id}` placeholder (`{Observation.id}` → `Observation`).
+pub fn record_placeholder(candidate: &str) -> Option<&str> {
+    let kind = candidate.strip_prefix('{')?.strip_suffix(".id}")?;
+    let mut chars = kind.chars();
+    (chars.next()?.is_ascii_uppercase() && chars.all(|c| c.is_ascii_alphanumeric())).then_some(kind)
+}
 
 impl Target {
     /// Reads and checks a target file.
@@ -267,9 +277,9 @@ impl Target {
             }
             if let Some(unknown) = unknown_placeholder(&endpoint.path) {
                 return Err(invalid(format!(
-                    "[[endpoints]] path {:?} uses {unknown}, which is not a placeholder: use {}",
+                    "[[endpoints]] path {:?} uses {unknown}, which is not a placeholder: use {} or {{<Type>.id}}",
                     endpoint.path,
-                    PLACEHOLDERS.join(" or ")
+                    PLACEHOLDERS.join(", ")
                 )));
             }
         }
@@ -312,7 +322,7 @@ fn unknown_placeholder(text: &str) -> Option<String> {
     while let Some(open) = rest.find('{') {
         let close = rest[open..].find('}')? + open;
         let candidate = &rest[open..=close];
-        if !PLACEHOLDERS.contains(&candidate) {
+        if !PLACEHOLDERS.contains(&candidate) && record_placeholder(candidate).is_none() {
             return Some(candidate.to_string());
         }
         rest = &rest[close + 1..];
@@ -346,6 +356,12 @@ path = "/api/patients/{patient.id}"
         let typo = MINIMAL.replace("client_id", "clientid");
         let err = Target::parse(&typo, "drill.toml").expect_err("unknown key");
         assert!(err.to_string().contains("clientid"), "{err}");
+        let record = MINIMAL.replace("{patient.id}", "{Observation.id}");
+        assert!(
+            Target::parse(&record, "drill.toml").is_ok(),
+            "a record placeholder"
+        );
+        assert_eq!(record_placeholder("{observation.id}"), None);
         let placeholder = MINIMAL.replace("{patient.id}", "{pid}");
         let err = Target::parse(&placeholder, "drill.toml").expect_err("bad placeholder");
         assert!(err.to_string().contains("{pid}"), "{err}");
