@@ -155,6 +155,24 @@ fn widens_on_refresh_is_found() {
     );
 }
 
+/// The demo's default selection: each flaw found, and their combination adds no accusation.
+#[test]
+fn the_demo_defaults_are_found_together() {
+    check(
+        "cross-patient-api,service-account-fallback,requests-unused-scopes",
+        &[
+            "cross-patient.app-api",
+            "scope.unused-grants",
+            "service-account.confused-deputy",
+        ],
+        &[
+            "[PHI:victim.mrn]",
+            "patient/*.read",
+            "client=clinic-app-backend",
+        ],
+    );
+}
+
 #[test]
 fn every_report_file_is_written_and_the_sarif_validates() {
     let dir = tempfile::tempdir().expect("temp dir");

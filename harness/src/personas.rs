@@ -37,7 +37,7 @@ pub struct Personas {
 
 /// How many of a patient's compartment resources are read (for `{Type.id}` placeholders and,
 /// for the victim, as canaries).
-const VICTIM_RESOURCES_AT_MOST: usize = 1000;
+const RESOURCES_AT_MOST: usize = 1000;
 
 impl Personas {
     /// Picks the cast from the EHR's test users (or the target file's choice) and reads each
@@ -119,7 +119,11 @@ fn pick_user(
     })
 }
 
-/// The first Patient that is neither A nor on the clinician's panel.
+/// Candidates looked at for the victim.
+const VICTIM_CANDIDATES: usize = 5;
+
+/// A Patient that is neither A nor on the clinician's panel: of the first few such, the one
+/// with records of the most resource types (so every endpoint has the victim's data to leak).
 fn pick_victim(
     sim: &SimClient,
     env: &EnvironmentInfo,
@@ -127,18 +131,42 @@ fn pick_victim(
     panel: &[String],
 ) -> Result<String, HarnessError> {
     let bundle = sim.fhir_get(&env.fhir_base, "Patient?_count=200&_elements=id")?;
-    bundle["entry"]
+    let candidates: Vec<String> = bundle["entry"]
         .as_array()
         .into_iter()
         .flatten()
         .filter_map(|e| e["resource"]["id"].as_str())
-        .find(|id| *id != patient && !panel.iter().any(|p| p == id))
+        .filter(|id| *id != patient && !panel.iter().any(|p| p == id))
+        .take(VICTIM_CANDIDATES)
         .map(str::to_string)
-        .ok_or_else(|| {
-            HarnessError::Setup(
-                "the EHR has no patient outside the test users' reach to play the victim: serve more patients".into(),
-            )
-        })
+        .collect();
+    let mut best: Option<(usize, String)> = None;
+    for id in candidates {
+        let types = record_types(sim, env, &id)?;
+        if best.as_ref().is_none_or(|(n, _)| types > *n) {
+            best = Some((types, id));
+        }
+    }
+    best.map(|(_, id)| id).ok_or_else(|| {
+        HarnessError::Setup(
+            "the EHR has no patient outside the test users' reach to play the victim: serve more patients".into(),
+        )
+    })
+}
+
+/// How many resource types a patient has records of.
+fn record_types(sim: &SimClient, env: &EnvironmentInfo, id: &str) -> Result<usize, HarnessError> {
+    let everything = sim.fhir_get(
+        &env.fhir_base,
+        &format!("Patient/{id}/$everything?_count={RESOURCES_AT_MOST}"),
+    )?;
+    let types: std::collections::BTreeSet<&str> = everything["entry"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e["resource"]["resourceType"].as_str())
+        .collect();
+    Ok(types.len())
 }
 
 /// Reads a patient's identifying values (and, for the victim, the ids of their records).
@@ -162,14 +190,14 @@ fn facts(
     if with_records {
         let everything = sim.fhir_get(
             &env.fhir_base,
-            &format!("Patient/{id}/$everything?_count={VICTIM_RESOURCES_AT_MOST}"),
+            &format!("Patient/{id}/$everything?_count={RESOURCES_AT_MOST}"),
         )?;
         for resource in everything["entry"]
             .as_array()
             .into_iter()
             .flatten()
             .map(|e| &e["resource"])
-            .take(VICTIM_RESOURCES_AT_MOST)
+            .take(RESOURCES_AT_MOST)
         {
             let (Some(kind), Some(rid)) =
                 (resource["resourceType"].as_str(), resource["id"].as_str())

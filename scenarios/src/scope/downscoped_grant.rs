@@ -161,17 +161,56 @@ fn pick_withheld(baseline: &Baseline) -> Option<String> {
         .map(|(t, _)| t.clone())
 }
 
-/// The granted scopes without `withheld`: a wildcard becomes the used types but `withheld`.
+/// The resource types a wildcard is narrowed to when one type is withheld: the US Core types
+/// and those a patient-facing app commonly reads (a wildcard grants every type; dropping one
+/// must not also drop types the app checks for without reading them).
+const WILDCARD_TYPES: &[&str] = &[
+    "AllergyIntolerance",
+    "CarePlan",
+    "CareTeam",
+    "Condition",
+    "Coverage",
+    "Device",
+    "DiagnosticReport",
+    "DocumentReference",
+    "Encounter",
+    "Goal",
+    "Immunization",
+    "Location",
+    "Medication",
+    "MedicationDispense",
+    "MedicationRequest",
+    "Observation",
+    "Organization",
+    "Patient",
+    "Practitioner",
+    "PractitionerRole",
+    "Procedure",
+    "Provenance",
+    "QuestionnaireResponse",
+    "RelatedPerson",
+    "ServiceRequest",
+    "Specimen",
+];
+
+/// The granted scopes without `withheld`: a wildcard becomes every type it covered (the
+/// common types and those the app was seen reading) but `withheld`.
 fn grant_without(granted: &str, withheld: &str, baseline: &Baseline) -> String {
-    let used: BTreeSet<&String> = baseline.values().flat_map(|(_, t)| t).collect();
+    let mut types: BTreeSet<&str> = WILDCARD_TYPES.iter().copied().collect();
+    types.extend(
+        baseline
+            .values()
+            .flat_map(|(_, t)| t.iter().map(String::as_str)),
+    );
     let mut out = Vec::new();
     for scope in granted.split_whitespace() {
         match super::DataScope::parse(scope) {
             Some(d) if d.resource == "*" => {
                 let permissions = scope.rsplit_once('.').map_or("rs", |(_, p)| p);
                 out.extend(
-                    used.iter()
-                        .filter(|t| t.as_str() != withheld)
+                    types
+                        .iter()
+                        .filter(|t| **t != withheld)
                         .map(|t| format!("{}/{t}.{permissions}", d.level)),
                 );
             }
@@ -225,9 +264,15 @@ mod tests {
             ),
             "openid patient/Patient.rs"
         );
-        assert_eq!(
-            grant_without("launch/patient patient/*.read", "MedicationRequest", &b),
-            "launch/patient patient/Observation.read patient/Patient.read"
+        let narrowed = grant_without("launch/patient patient/*.read", "MedicationRequest", &b);
+        assert!(narrowed.starts_with("launch/patient "), "{narrowed}");
+        assert!(
+            narrowed.contains("patient/Patient.read")
+                && narrowed.contains("patient/Condition.read")
+        );
+        assert!(
+            !narrowed.contains("MedicationRequest") && !narrowed.contains('*'),
+            "{narrowed}"
         );
     }
 }
