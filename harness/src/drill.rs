@@ -10,6 +10,7 @@ use fhirdrill_scenarios::cx::{
     AccessEntry, Endpoint, Exchange, FhirRequest, FhirSession, Persona, Registration, Revocation,
     Session, Whose,
 };
+use fhirdrill_scenarios::mask::percent_encode;
 use fhirdrill_scenarios::{Masker, ScenarioCx, ScenarioError};
 
 use crate::HarnessError;
@@ -607,19 +608,6 @@ impl Drill {
             )),
         }
     }
-}
-
-/// Percent-encodes everything but RFC 3986 unreserved characters.
-fn percent_encode(value: &str) -> String {
-    let mut out = String::with_capacity(value.len());
-    for byte in value.bytes() {
-        if byte.is_ascii_alphanumeric() || b"-._~".contains(&byte) {
-            out.push(char::from(byte));
-        } else {
-            out.push_str(&format!("%{byte:02X}"));
-        }
-    }
-    out
 }
 
 /// The resource type of the first `{<Type>.id}` placeholder in `text`.

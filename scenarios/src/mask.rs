@@ -154,7 +154,9 @@ fn encodings(value: &str) -> Vec<String> {
     forms
 }
 
-fn percent_encode(value: &str) -> String {
+/// Percent-encodes everything but RFC 3986 unreserved characters (how a value appears in a
+/// URL's path or query).
+pub fn percent_encode(value: &str) -> String {
     let mut out = String::with_capacity(value.len());
     for byte in value.bytes() {
         if byte.is_ascii_alphanumeric() || b"-._~".contains(&byte) {

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
 use clinic_app::{App, AppConfig, Flaws};
 
 /// The sample SMART on FHIR clinic app fhirdrill's harness attacks.
@@ -14,6 +14,36 @@ use clinic_app::{App, AppConfig, Flaws};
 struct Cli {
     #[command(subcommand)]
     command: Command,
+}
+
+/// What both commands need to name the app at the EHR and find its backend key.
+#[derive(Debug, Args)]
+struct Identity {
+    /// Flaws to switch on (serve) or allow in the registration, comma-separated (none: the
+    /// correct app).
+    #[arg(long, default_value = "")]
+    flaws: Flaws,
+    /// Folder for the backend key and the log.
+    #[arg(long, default_value = "clinic-app-state")]
+    state_dir: PathBuf,
+    /// The backend's private key (PKCS#8 PEM; made if missing; default: in the state folder).
+    #[arg(long)]
+    backend_key: Option<PathBuf>,
+    /// The user-facing client id.
+    #[arg(long, default_value = "clinic-app")]
+    client_id: String,
+    /// The backend client id.
+    #[arg(long, default_value = "clinic-app-backend")]
+    backend_client_id: String,
+}
+
+impl Identity {
+    /// The backend key's path.
+    fn key(&self) -> PathBuf {
+        self.backend_key
+            .clone()
+            .unwrap_or_else(|| self.state_dir.join(clinic_app::KEY_FILE))
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -26,21 +56,8 @@ enum Command {
         /// The EHR's FHIR base URL (the only `iss` accepted).
         #[arg(long)]
         fhir_base: String,
-        /// Flaws to switch on, comma-separated (none: the correct app).
-        #[arg(long, default_value = "")]
-        flaws: Flaws,
-        /// Folder for the backend key and the log.
-        #[arg(long, default_value = "clinic-app-state")]
-        state_dir: PathBuf,
-        /// The backend's private key (PKCS#8 PEM; made if missing).
-        #[arg(long)]
-        backend_key: Option<PathBuf>,
-        /// The user-facing client id.
-        #[arg(long, default_value = "clinic-app")]
-        client_id: String,
-        /// The backend client id.
-        #[arg(long, default_value = "clinic-app-backend")]
-        backend_client_id: String,
+        #[command(flatten)]
+        identity: Identity,
         /// The secret for `POST /internal/jobs/sync` (default: random, printed).
         #[arg(long)]
         job_token: Option<String>,
@@ -59,21 +76,8 @@ enum Command {
         /// The app's public URL, e.g. http://127.0.0.1:3000.
         #[arg(long)]
         app_url: String,
-        /// Flaws the registration must allow.
-        #[arg(long, default_value = "")]
-        flaws: Flaws,
-        /// Folder holding the backend key (made if missing).
-        #[arg(long, default_value = "clinic-app-state")]
-        state_dir: PathBuf,
-        /// The backend's private key, if not in the state folder (made if missing).
-        #[arg(long)]
-        backend_key: Option<PathBuf>,
-        /// The user-facing client id.
-        #[arg(long, default_value = "clinic-app")]
-        client_id: String,
-        /// The backend client id.
-        #[arg(long, default_value = "clinic-app-backend")]
-        backend_client_id: String,
+        #[command(flatten)]
+        identity: Identity,
     },
 }
 
@@ -92,20 +96,17 @@ fn run(cli: Cli) -> Result<(), clinic_app::AppError> {
         Command::Serve {
             listen,
             fhir_base,
-            flaws,
-            state_dir,
-            backend_key,
-            client_id,
-            backend_client_id,
+            identity,
             job_token,
             log_file,
             analytics_url,
             sync_every,
         } => {
-            let mut config = AppConfig::new(&fhir_base, state_dir.clone());
-            config.flaws = flaws;
-            config.client_id = client_id;
-            config.backend_client_id = backend_client_id;
+            let key = identity.key();
+            let mut config = AppConfig::new(&fhir_base, identity.state_dir);
+            config.flaws = identity.flaws;
+            config.client_id = identity.client_id;
+            config.backend_client_id = identity.backend_client_id;
             config.log_file = log_file;
             config.analytics_url = analytics_url;
             config.sync_every = sync_every.filter(|s| *s > 0).map(Duration::from_secs);
@@ -119,28 +120,19 @@ fn run(cli: Cli) -> Result<(), clinic_app::AppError> {
                 None => println!("job token: {}", config.job_token),
             }
             let app = App::bind(listen)?;
-            let key = backend_key.unwrap_or_else(|| state_dir.join(clinic_app::KEY_FILE));
             let running = app.start_with_backend_key(config, key)?;
             println!("clinic-app listening on {}", running.url());
             running.wait()
         }
-        Command::Registration {
-            app_url,
-            flaws,
-            state_dir,
-            backend_key,
-            client_id,
-            backend_client_id,
-        } => {
-            let key = backend_key.unwrap_or_else(|| state_dir.join(clinic_app::KEY_FILE));
-            let jwks = clinic_app::public_jwks_of_key(&key)?;
+        Command::Registration { app_url, identity } => {
+            let jwks = clinic_app::public_jwks_of_key(&identity.key())?;
             print!(
                 "{}",
                 clinic_app::registration_toml(
                     &app_url,
-                    &flaws,
-                    &client_id,
-                    &backend_client_id,
+                    &identity.flaws,
+                    &identity.client_id,
+                    &identity.backend_client_id,
                     &jwks
                 )
             );
