@@ -545,6 +545,10 @@ impl ScenarioCx for Drill {
     fn victim_id(&self) -> &str {
         &self.personas.victim.id
     }
+
+    fn victim_family(&self) -> Option<&str> {
+        self.personas.victim.family.as_deref()
+    }
 }
 
 impl Drill {

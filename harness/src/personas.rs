@@ -15,6 +15,8 @@ pub struct PatientFacts {
     pub id: String,
     /// The medical record number, if the Patient has one.
     pub mrn: Option<String>,
+    /// The family name of the first name, if any.
+    pub family: Option<String>,
     /// `(raw value, placeholder)` of every identifying value.
     pub canaries: Vec<(String, String)>,
     /// `(type, id)` of the Patient and of resources in their compartment.
@@ -181,6 +183,7 @@ fn facts(
     let mut facts = PatientFacts {
         id: id.to_string(),
         mrn: mrn(&patient),
+        family: patient["name"][0]["family"].as_str().map(str::to_string),
         canaries: identifying_values(&patient, role),
         resources: vec![("Patient".to_string(), id.to_string())],
     };

@@ -300,6 +300,8 @@ pub trait ScenarioCx {
     fn registrations(&mut self) -> Result<Vec<Registration>, ScenarioError>;
     /// The victim's patient id (B).
     fn victim_id(&self) -> &str;
+    /// The victim's family name, for name searches and chains (never reported unmasked).
+    fn victim_family(&self) -> Option<&str>;
 }
 
 #[cfg(test)]

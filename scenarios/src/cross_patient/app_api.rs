@@ -1,6 +1,6 @@
 //! `cross-patient.app-api`: the app's own API, called with another patient's ids.
 
-use super::{victim_fetches, victim_values};
+use crate::cross_patient::{victim_fetches, victim_values};
 use crate::api::{
     Capability, Control, Evidence, Finding, Gathered, Scenario, ScenarioError, ScenarioMeta,
     Severity, Subject,

@@ -1,7 +1,7 @@
 //! `cross-patient.fhir-vectors`: a patient-A token against a FHIR endpoint, through every
 //! way FHIR offers to reach another patient's records.
 
-use super::{other_patient_fetches, victim_values};
+use crate::cross_patient::{other_patient_fetches, victim_values};
 use crate::api::{
     Capability, Control, Evidence, Finding, Gathered, Scenario, ScenarioError, ScenarioMeta,
     Severity, Subject,
@@ -48,7 +48,10 @@ struct Probe {
     unknown: Option<FhirRequest>,
 }
 
-fn probes(a: &str, b: &str, kind: &str, id: &str) -> Vec<Probe> {
+/// A family name no synthetic patient has: the made-up twin of a name search.
+const NO_SUCH_NAME: &str = "Zzyzxfhirdrill";
+
+fn probes(a: &str, b: &str, kind: &str, id: &str, family: Option<&str>) -> Vec<Probe> {
     let get = |path: String| FhirRequest::get(path);
     let with_unknown = |vector, f: &dyn Fn(&str, &str) -> String| Probe {
         vector,
@@ -93,6 +96,19 @@ fn probes(a: &str, b: &str, kind: &str, id: &str) -> Vec<Probe> {
             format!("Patient?_id={b}&_revinclude={kind}:subject")
         }),
         with_unknown("chain", &|b, _| format!("{kind}?subject:Patient._id={b}")),
+        Probe {
+            vector: "chain-name",
+            request: get(format!(
+                "{kind}?subject:Patient.name={}",
+                family.unwrap_or(NO_SUCH_NAME)
+            )),
+            unknown: Some(get(format!("{kind}?subject:Patient.name={NO_SUCH_NAME}"))),
+        },
+        Probe {
+            vector: "patient-search-name",
+            request: get(format!("Patient?name={}", family.unwrap_or(NO_SUCH_NAME))),
+            unknown: Some(get(format!("Patient?name={NO_SUCH_NAME}"))),
+        },
         with_unknown("has", &|_, id| {
             format!("Patient?_has:{kind}:patient:_id={id}")
         }),
@@ -138,7 +154,8 @@ impl Scenario for FhirVectors {
                 ScenarioError::skip("the victim has no records besides their Patient")
             })?;
         let mut gathered = Gathered::default();
-        for probe in probes(&session.patient, &victim, &kind, &id) {
+        let family = cx.victim_family().map(str::to_string);
+        for probe in probes(&session.patient, &victim, &kind, &id, family.as_deref()) {
             gathered.add(self.probe(cx, &session, &probe, &[victim.as_str(), id.as_str()]));
         }
         gathered.finish()
@@ -301,7 +318,7 @@ mod tests {
 
     #[test]
     fn every_probe_names_the_victim_or_is_a_broad_search() {
-        for probe in probes("A", "B", "Observation", "o1") {
+        for probe in probes("A", "B", "Observation", "o1", Some("B")) {
             let text = format!("{} {:?}", probe.request.path, probe.request.body);
             let broad = matches!(
                 probe.vector,

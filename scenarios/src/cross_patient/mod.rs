@@ -1,9 +1,6 @@
 //! The cross-patient family: one patient's (or one clinician's) credentials reaching another
 //! patient's data (OWASP API1:2023, broken object-level authorization).
 
-pub mod app_api;
-pub mod fhir_vectors;
-
 use crate::cx::{AccessEntry, Exchange};
 use crate::mask::Masker;
 

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeSet;
 
-use super::{data_scopes, narrow_scopes};
+use crate::scope::{data_scopes, narrow_scopes};
 use crate::api::{
     Capability, Control, Evidence, Finding, Scenario, ScenarioError, ScenarioMeta, Severity,
     Subject,

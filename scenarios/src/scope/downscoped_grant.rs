@@ -3,8 +3,8 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::data_scopes;
-use super::unused_grants::user_request_of;
+use crate::scope::data_scopes;
+use crate::scope::user_request_of;
 use crate::api::{
     Capability, Control, Evidence, Finding, Scenario, ScenarioError, ScenarioMeta, Severity,
     Subject,
@@ -204,7 +204,7 @@ fn grant_without(granted: &str, withheld: &str, baseline: &Baseline) -> String {
     );
     let mut out = Vec::new();
     for scope in granted.split_whitespace() {
-        match super::DataScope::parse(scope) {
+        match crate::scope::DataScope::parse(scope) {
             Some(d) if d.resource == "*" => {
                 let permissions = scope.rsplit_once('.').map_or("rs", |(_, p)| p);
                 out.extend(

@@ -2,12 +2,9 @@
 //! integration's statement of "minimum necessary" (45 CFR 164.502(b)); these scenarios compare
 //! the statement with what the app actually does.
 
-pub mod broad_system_scope;
-pub mod downscoped_grant;
-pub mod unused_grants;
-pub mod widen_on_refresh;
-
 use std::collections::BTreeSet;
+
+use crate::cx::AccessEntry;
 
 /// A data scope: `patient/Observation.rs`, `user/*.read`, `system/Patient.r`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -68,6 +65,13 @@ impl DataScope {
     pub fn covers(&self, resource_type: &str) -> bool {
         self.reads && (self.resource == "*" || self.resource == resource_type)
     }
+}
+
+/// A FHIR request the app made with this user's token.
+pub(crate) fn user_request_of(entry: &AccessEntry, client_id: &str, fhir_user: &str) -> bool {
+    entry.channel == "fhir"
+        && entry.client_id.as_deref() == Some(client_id)
+        && entry.user.as_deref() == Some(fhir_user)
 }
 
 /// The data scopes of a space-separated scope string.

@@ -3,12 +3,12 @@
 
 use std::collections::BTreeSet;
 
-use super::{DataScope, data_scopes, narrow_scopes};
+use crate::scope::{DataScope, data_scopes, narrow_scopes, user_request_of};
 use crate::api::{
     Capability, Control, Evidence, Finding, Scenario, ScenarioError, ScenarioMeta, Severity,
     Subject,
 };
-use crate::cx::{AccessEntry, Persona, ScenarioCx, Whose};
+use crate::cx::{Persona, ScenarioCx, Whose};
 
 /// The catalog entry.
 pub static META: ScenarioMeta = ScenarioMeta {
@@ -112,11 +112,4 @@ impl Scenario for UnusedGrants {
         }
         Ok(findings)
     }
-}
-
-/// A FHIR request the app made with this user's token.
-pub(crate) fn user_request_of(entry: &AccessEntry, client_id: &str, fhir_user: &str) -> bool {
-    entry.channel == "fhir"
-        && entry.client_id.as_deref() == Some(client_id)
-        && entry.user.as_deref() == Some(fhir_user)
 }

@@ -1,6 +1,6 @@
 //! `scope.widen-on-refresh`: refresh requests that ask for more than the original grant.
 
-use super::data_scopes;
+use crate::scope::data_scopes;
 use crate::api::{
     Capability, Control, Evidence, Finding, Scenario, ScenarioError, ScenarioMeta, Severity,
     Subject,
