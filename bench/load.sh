@@ -18,7 +18,14 @@ command -v wrk >/dev/null || { echo "wrk is needed: apt-get install wrk"; exit 2
 cargo build --quiet --release --manifest-path "$root/Cargo.toml" --bin fhirdrill --example bare_warp --example token_load -p fhirdrill -p fhirdrill-simulator
 work="$(mktemp -d)"
 pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  # The simulator closes its audit log on SIGTERM: let it finish before its folder goes.
+  for p in "${pids[@]}"; do
+    for _ in $(seq 1 60); do kill -0 "$p" 2>/dev/null || break; sleep 0.5; done
+  done
+  rm -rf "$work"
+}
 trap cleanup EXIT
 
 admin="bench-admin-$RANDOM-$RANDOM-$RANDOM"
@@ -32,6 +39,8 @@ echo "simulator: $(head -2 "$work/sim.log" | tr '\n' ' ')"
 rss_kb="$(ps -o rss= -p "${pids[0]}" | tr -d ' ')"
 # The resident size of the fhirdrill process itself (the child of /usr/bin/time).
 sim_pid="$(pgrep -P "${pids[0]}" fhirdrill || echo "${pids[0]}")"
+# /usr/bin/time does not pass SIGTERM on: stop the simulator itself at the end.
+pids=("$sim_pid" "${pids[@]}")
 rss_kb="$(ps -o rss= -p "$sim_pid" | tr -d ' ')"
 echo "resident memory after start-up: $((rss_kb / 1024)) MiB"
 
