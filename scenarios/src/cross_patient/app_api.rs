@@ -66,11 +66,17 @@ fn probe(
     let entries = cx.access_since(mark)?;
     let victim = cx.victim_id().to_string();
     let fetched = victim_fetches(&entries, &victim);
-    let masker = cx.masker();
-    let values = victim_values(masker, &exchange);
-    if values.is_empty() && fetched.is_empty() {
+    let leaked_in_answer = !victim_values(cx.masker(), &exchange).is_empty();
+    if !leaked_in_answer && fetched.is_empty() {
         return Ok(None);
     }
+    // With nothing of the victim in the answer, the EHR's records alone must show the fetch on
+    // every call: a job of the app running on its own schedule can coincide with one call.
+    if !leaked_in_answer && !fetched_every_time(cx, session, endpoint, &victim)? {
+        return Ok(None);
+    }
+    let masker = cx.masker();
+    let values = victim_values(masker, &exchange);
     let route = endpoint.route();
     let placeholders: Vec<&str> = values.iter().map(|(p, _)| *p).collect();
     let message = format!(
@@ -102,4 +108,24 @@ fn probe(
         finding = finding.with(Evidence::access_log(masker, fetched.iter().copied()));
     }
     Ok(Some(finding))
+}
+
+/// Extra calls that must show the victim fetched again before the EHR's records alone count.
+const CONFIRMATIONS: usize = 2;
+
+/// Whether each of [`CONFIRMATIONS`] more calls makes the EHR serve the victim's data again.
+fn fetched_every_time(
+    cx: &mut dyn ScenarioCx,
+    session: &Session,
+    endpoint: &Endpoint,
+    victim: &str,
+) -> Result<bool, ScenarioError> {
+    for _ in 0..CONFIRMATIONS {
+        let mark = cx.mark()?;
+        cx.call_app(session, endpoint, Whose::Victim)?;
+        if victim_fetches(&cx.access_since(mark)?, victim).is_empty() {
+            return Ok(false);
+        }
+    }
+    Ok(true)
 }

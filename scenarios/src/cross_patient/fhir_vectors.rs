@@ -175,7 +175,12 @@ impl FhirVectors {
     ) -> Result<Option<Finding>, ScenarioError> {
         let mark = cx.mark()?;
         let exchange = send(cx, session, &probe.request)?;
-        let entries = cx.access_since(mark)?;
+        // Only what the harness's own patient token did: the app's jobs may run meanwhile.
+        let entries: Vec<_> = cx
+            .access_since(mark)?
+            .into_iter()
+            .filter(|e| e.has_user() && e.patient_context.as_deref() == Some(session.patient.as_str()))
+            .collect();
         let fetched = other_patient_fetches(&entries, &session.patient);
         let masker = cx.masker();
         let values = victim_values(masker, &exchange);
