@@ -41,6 +41,8 @@ pub struct Drill {
     masker: Masker,
     sessions: Vec<AppSession>,
     fhir_tokens: Vec<String>,
+    /// For requests outside a session (FHIR probes, jobs), built once: no cookie jar.
+    http: reqwest::blocking::Client,
 }
 
 impl Drill {
@@ -63,6 +65,11 @@ impl Drill {
         }
         let masker = Masker::new(personas.canaries(), secrets);
         let endpoints = target.endpoints();
+        let http = reqwest::blocking::Client::builder()
+            .redirect(reqwest::redirect::Policy::limited(10))
+            .timeout(APP_TIMEOUT)
+            .build()
+            .map_err(|e| HarnessError::Setup(format!("cannot build an HTTP client: {e}")))?;
         Ok(Drill {
             target,
             sim,
@@ -72,6 +79,7 @@ impl Drill {
             masker,
             sessions: Vec::new(),
             fhir_tokens: Vec::new(),
+            http,
         })
     }
 
@@ -424,7 +432,6 @@ impl ScenarioCx for Drill {
     }
 
     fn run_jobs(&mut self) -> Result<(), ScenarioError> {
-        let http = Self::cookie_client()?;
         for job in self.target.jobs.clone() {
             let method = reqwest::Method::from_bytes(job.method.as_bytes()).map_err(|_| {
                 harness(format!(
@@ -432,7 +439,7 @@ impl ScenarioCx for Drill {
                     job.name, job.method
                 ))
             })?;
-            let mut request = http.request(method, self.app_url(&job.path));
+            let mut request = self.http.request(method, self.app_url(&job.path));
             for (name, value) in &job.headers {
                 request = request.header(name, value);
             }
@@ -495,10 +502,9 @@ impl ScenarioCx for Drill {
         } else {
             format!("{}/{}", base.trim_end_matches('/'), request.path)
         };
-        let http = Self::cookie_client()?;
         let body = request.body.as_ref().map(|(b, t)| (b.clone(), *t));
         self.send(
-            &http,
+            &self.http,
             Some(&token),
             request.method,
             &url,
@@ -616,15 +622,9 @@ impl Drill {
 
 /// The resource type of the first `{<Type>.id}` placeholder in `text`.
 fn first_record_placeholder(text: &str) -> Option<String> {
-    let mut rest = text;
-    while let Some(open) = rest.find('{') {
-        let close = rest[open..].find('}')? + open;
-        if let Some(kind) = crate::target::record_placeholder(&rest[open..=close]) {
-            return Some(kind.to_string());
-        }
-        rest = &rest[close + 1..];
-    }
-    None
+    crate::target::placeholders(text)
+        .find_map(crate::target::record_placeholder)
+        .map(str::to_string)
 }
 
 #[cfg(test)]

@@ -66,13 +66,20 @@ impl Personas {
             .as_ref()
             .map(|u| u.patients.clone())
             .unwrap_or_default();
-        let victim_id = pick_victim(sim, env, &patient_id, &panel)?;
-        let patient = facts(sim, env, &patient_id, "patient", true)?;
-        let victim = facts(sim, env, &victim_id, "victim", true)?;
+        let (victim_id, victim_records) = pick_victim(sim, env, &patient_id, &panel)?;
+        let patient = facts(
+            sim,
+            env,
+            &patient_id,
+            "patient",
+            &everything(sim, env, &patient_id)?,
+        )?;
+        let victim = facts(sim, env, &victim_id, "victim", &victim_records)?;
         let practitioner = match practitioner_user {
             Some(user) => match user.patients.iter().find(|p| **p != patient_id) {
                 Some(launch_patient) => {
-                    let launch = facts(sim, env, launch_patient, "panel", true)?;
+                    let records = everything(sim, env, launch_patient)?;
+                    let launch = facts(sim, env, launch_patient, "panel", &records)?;
                     Some((user, launch))
                 }
                 None => None,
@@ -125,13 +132,14 @@ fn pick_user(
 const VICTIM_CANDIDATES: usize = 5;
 
 /// A Patient that is neither A nor on the clinician's panel: of the first few such, the one
-/// with records of the most resource types (so every endpoint has the victim's data to leak).
+/// with records of the most resource types (so every endpoint has the victim's data to leak),
+/// with its `$everything` bundle.
 fn pick_victim(
     sim: &SimClient,
     env: &EnvironmentInfo,
     patient: &str,
     panel: &[String],
-) -> Result<String, HarnessError> {
+) -> Result<(String, Value), HarnessError> {
     let bundle = sim.fhir_get(&env.fhir_base, "Patient?_count=200&_elements=id")?;
     let candidates: Vec<String> = bundle["entry"]
         .as_array()
@@ -142,44 +150,60 @@ fn pick_victim(
         .take(VICTIM_CANDIDATES)
         .map(str::to_string)
         .collect();
-    let mut best: Option<(usize, String)> = None;
+    let mut best: Option<(usize, String, Value)> = None;
     for id in candidates {
-        let types = record_types(sim, env, &id)?;
-        if best.as_ref().is_none_or(|(n, _)| types > *n) {
-            best = Some((types, id));
+        let records = everything(sim, env, &id)?;
+        let types = record_types(&records);
+        if best.as_ref().is_none_or(|(n, _, _)| types > *n) {
+            best = Some((types, id, records));
         }
     }
-    best.map(|(_, id)| id).ok_or_else(|| {
+    best.map(|(_, id, records)| (id, records)).ok_or_else(|| {
         HarnessError::Setup(
             "the EHR has no patient outside the test users' reach to play the victim: serve more patients".into(),
         )
     })
 }
 
-/// How many resource types a patient has records of.
-fn record_types(sim: &SimClient, env: &EnvironmentInfo, id: &str) -> Result<usize, HarnessError> {
-    let everything = sim.fhir_get(
+/// A patient's `$everything` (first page, up to [`RESOURCES_AT_MOST`] resources).
+fn everything(sim: &SimClient, env: &EnvironmentInfo, id: &str) -> Result<Value, HarnessError> {
+    sim.fhir_get(
         &env.fhir_base,
         &format!("Patient/{id}/$everything?_count={RESOURCES_AT_MOST}"),
-    )?;
-    let types: std::collections::BTreeSet<&str> = everything["entry"]
+    )
+}
+
+/// The resources of a Bundle.
+fn resources(bundle: &Value) -> impl Iterator<Item = &Value> {
+    bundle["entry"]
         .as_array()
         .into_iter()
         .flatten()
-        .filter_map(|e| e["resource"]["resourceType"].as_str())
-        .collect();
-    Ok(types.len())
+        .map(|e| &e["resource"])
 }
 
-/// Reads a patient's identifying values (and, for the victim, the ids of their records).
+/// How many resource types a `$everything` bundle has records of.
+fn record_types(records: &Value) -> usize {
+    resources(records)
+        .filter_map(|r| r["resourceType"].as_str())
+        .collect::<std::collections::BTreeSet<&str>>()
+        .len()
+}
+
+/// A patient's identifying values and the ids of their records, from their `$everything`
+/// bundle (the Patient is read on its own only if the bundle lacks it).
 fn facts(
     sim: &SimClient,
     env: &EnvironmentInfo,
     id: &str,
     role: &str,
-    with_records: bool,
+    records: &Value,
 ) -> Result<PatientFacts, HarnessError> {
-    let patient = sim.fhir_get(&env.fhir_base, &format!("Patient/{id}"))?;
+    let patient = match resources(records).find(|r| r["resourceType"] == "Patient" && r["id"] == id)
+    {
+        Some(patient) => patient.clone(),
+        None => sim.fhir_get(&env.fhir_base, &format!("Patient/{id}"))?,
+    };
     let mut facts = PatientFacts {
         id: id.to_string(),
         mrn: mrn(&patient),
@@ -190,35 +214,21 @@ fn facts(
     facts
         .canaries
         .push((id.to_string(), format!("[PHI:{role}.Patient.id]")));
-    if with_records {
-        let everything = sim.fhir_get(
-            &env.fhir_base,
-            &format!("Patient/{id}/$everything?_count={RESOURCES_AT_MOST}"),
-        )?;
-        for resource in everything["entry"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .map(|e| &e["resource"])
-            .take(RESOURCES_AT_MOST)
-        {
-            let (Some(kind), Some(rid)) =
-                (resource["resourceType"].as_str(), resource["id"].as_str())
-            else {
-                continue;
-            };
-            if kind == "Patient"
-                || kind == "Practitioner"
-                || kind == "Organization"
-                || kind == "Location"
-            {
-                continue;
-            }
-            facts.resources.push((kind.to_string(), rid.to_string()));
-            facts
-                .canaries
-                .push((rid.to_string(), format!("[PHI:{role}.{kind}.id]")));
+    for resource in resources(records).take(RESOURCES_AT_MOST) {
+        let (Some(kind), Some(rid)) = (resource["resourceType"].as_str(), resource["id"].as_str())
+        else {
+            continue;
+        };
+        if matches!(
+            kind,
+            "Patient" | "Practitioner" | "Organization" | "Location"
+        ) {
+            continue;
         }
+        facts.resources.push((kind.to_string(), rid.to_string()));
+        facts
+            .canaries
+            .push((rid.to_string(), format!("[PHI:{role}.{kind}.id]")));
     }
     Ok(facts)
 }

@@ -124,6 +124,11 @@ impl SimClient {
         &self.url
     }
 
+    /// Its HTTP client: no redirects followed (OAuth redirects are read, not followed).
+    pub fn http(&self) -> &reqwest::blocking::Client {
+        &self.http
+    }
+
     /// The admin token.
     pub fn admin_token(&self) -> &str {
         &self.admin_token

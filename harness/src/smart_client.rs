@@ -43,10 +43,7 @@ pub fn authorize(
     request: &AuthRequest<'_>,
 ) -> Result<Tokens, HarnessError> {
     sim.predecide(request.client_id, request.user, None, request.grant)?;
-    let http = reqwest::blocking::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .map_err(|e| HarnessError::Setup(format!("cannot build an HTTP client: {e}")))?;
+    let http = sim.http();
     let verifier = format!(
         "{}{}",
         uuid::Uuid::new_v4().simple(),

@@ -316,18 +316,23 @@ impl Target {
     }
 }
 
+/// Every `{…}` in `text`, braces included, in order.
+pub fn placeholders(text: &str) -> impl Iterator<Item = &str> {
+    let mut rest = text;
+    std::iter::from_fn(move || {
+        let open = rest.find('{')?;
+        let close = rest[open..].find('}')? + open;
+        let found = &rest[open..=close];
+        rest = &rest[close + 1..];
+        Some(found)
+    })
+}
+
 /// The first `{…}` in `text` that is not a known placeholder.
 fn unknown_placeholder(text: &str) -> Option<String> {
-    let mut rest = text;
-    while let Some(open) = rest.find('{') {
-        let close = rest[open..].find('}')? + open;
-        let candidate = &rest[open..=close];
-        if !PLACEHOLDERS.contains(&candidate) && record_placeholder(candidate).is_none() {
-            return Some(candidate.to_string());
-        }
-        rest = &rest[close + 1..];
-    }
-    None
+    placeholders(text)
+        .find(|p| !PLACEHOLDERS.contains(p) && record_placeholder(p).is_none())
+        .map(str::to_string)
 }
 
 #[cfg(test)]

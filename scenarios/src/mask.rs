@@ -68,34 +68,25 @@ impl Masker {
     /// A masker for `canaries` and `secrets`, each `(raw value, placeholder)`. Values shorter
     /// than four characters are ignored (they would mask ordinary text).
     pub fn new(canaries: Vec<(String, String)>, secrets: Vec<(String, String)>) -> Masker {
-        let mut values = Vec::new();
-        for (value, placeholder) in canaries.into_iter().chain(secrets) {
-            if value.chars().count() < 4 {
-                continue;
-            }
-            for form in encodings(&value) {
-                values.push((form, placeholder.clone()));
-            }
-        }
-        values.sort_by(|a, b| b.0.len().cmp(&a.0.len()).then_with(|| a.0.cmp(&b.0)));
-        values.dedup_by(|a, b| a.0 == b.0);
-        Masker { values }
+        let mut masker = Masker::default();
+        masker.extend(canaries.into_iter().chain(secrets).collect());
+        masker
     }
 
-    /// Adds more values to mask (e.g. a token issued during the run).
+    /// Adds more values to mask (e.g. a token issued during the run); values shorter than four
+    /// characters are ignored. Longest first, so a value inside another is masked after it.
     pub fn extend(&mut self, more: Vec<(String, String)>) {
-        let mut all: Vec<(String, String)> = std::mem::take(&mut self.values);
         for (value, placeholder) in more {
             if value.chars().count() < 4 {
                 continue;
             }
             for form in encodings(&value) {
-                all.push((form, placeholder.clone()));
+                self.values.push((form, placeholder.clone()));
             }
         }
-        all.sort_by(|a, b| b.0.len().cmp(&a.0.len()).then_with(|| a.0.cmp(&b.0)));
-        all.dedup_by(|a, b| a.0 == b.0);
-        self.values = all;
+        self.values
+            .sort_by(|a, b| b.0.len().cmp(&a.0.len()).then_with(|| a.0.cmp(&b.0)));
+        self.values.dedup_by(|a, b| a.0 == b.0);
     }
 
     /// `text` with every known value and every credential replaced.

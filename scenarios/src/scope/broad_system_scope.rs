@@ -73,7 +73,7 @@ impl Scenario for BroadSystemScope {
             }
             let system: Vec<_> = data_scopes(&asked)
                 .into_iter()
-                .filter(|(_, d)| d.level == "system" && d.reads)
+                .filter(|(_, d)| d.level == "system" && d.reads())
                 .collect();
             let wildcard: BTreeSet<String> = system
                 .iter()

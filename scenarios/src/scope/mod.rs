@@ -13,8 +13,6 @@ pub struct DataScope {
     pub level: String,
     /// A resource type, or `*`.
     pub resource: String,
-    /// Whether it allows reading (v1 `read`/`*`, v2 containing `r` or `s`).
-    pub reads: bool,
     /// The SMART v2 permissions it grants, as a set of `c r u d s` (v1 `read` = `rs`,
     /// `write` = `cud`, `*` = all).
     pub permissions: String,
@@ -43,7 +41,6 @@ impl DataScope {
         Some(DataScope {
             level: level.to_string(),
             resource: resource.to_string(),
-            reads: permissions.contains('r') || permissions.contains('s'),
             permissions,
             query,
         })
@@ -61,9 +58,14 @@ impl DataScope {
             && (other.query.is_none() || other.query == self.query)
     }
 
+    /// Whether it allows reading (v1 `read`/`*`, v2 containing `r` or `s`).
+    pub fn reads(&self) -> bool {
+        self.permissions.contains('r') || self.permissions.contains('s')
+    }
+
     /// Whether it covers reading `resource_type`.
     pub fn covers(&self, resource_type: &str) -> bool {
-        self.reads && (self.resource == "*" || self.resource == resource_type)
+        self.reads() && (self.resource == "*" || self.resource == resource_type)
     }
 }
 
@@ -106,7 +108,7 @@ mod tests {
         assert!(
             !DataScope::parse("system/Observation.c")
                 .expect("scope")
-                .reads
+                .reads()
         );
         assert!(DataScope::parse("launch/patient").is_none());
         assert!(DataScope::parse("openid").is_none());

@@ -59,7 +59,7 @@ impl Scenario for UnusedGrants {
                 .collect();
             let granted: Vec<(String, DataScope)> = data_scopes(&session.scope_granted)
                 .into_iter()
-                .filter(|(_, d)| d.level != "system" && d.reads)
+                .filter(|(_, d)| d.level != "system" && d.reads())
                 .collect();
             // A scope is exercised when the EHR names it as what permitted a request.
             let exercised: BTreeSet<&str> = entries

@@ -36,6 +36,9 @@ struct Refusal {
     status: u16,
     error: &'static str,
     description: String,
+    /// The user and patient of the grant the request was about, when it named a known one.
+    grant_user: Option<String>,
+    grant_patient: Option<String>,
 }
 
 fn refuse(error: &'static str, description: impl Into<String>) -> Refusal {
@@ -43,6 +46,18 @@ fn refuse(error: &'static str, description: impl Into<String>) -> Refusal {
         status: if error == "invalid_client" { 401 } else { 400 },
         error,
         description: description.into(),
+        grant_user: None,
+        grant_patient: None,
+    }
+}
+
+impl Refusal {
+    /// The refusal of a request about `grant`: the access log names whose grant it was (an app
+    /// widening its scope on refresh is then told apart from another's request).
+    fn about(mut self, grant: &Grant) -> Refusal {
+        self.grant_user.clone_from(&grant.user);
+        self.grant_patient.clone_from(&grant.patient);
+        self
     }
 }
 
@@ -104,25 +119,17 @@ pub(crate) fn token(ep: &Endpoint<'_>) -> SimResponse {
             ep.sim.trail().record(record);
             oauth_json(&issued.body)
         }
-        Err(r) => {
-            // A refused refresh still names whose grant it was, so an app widening its scope
-            // on refresh can be told apart from another app's request.
-            if form.get("grant_type") == Some("refresh_token")
-                && let Some(known) = form
-                    .get("refresh_token")
-                    .and_then(|t| ep.env.tokens().get(t))
-            {
-                record.user.clone_from(&known.grant.user);
-                record.patient_context.clone_from(&known.grant.patient);
-            }
-            refused(ep, record, &r)
-        }
+        Err(r) => refused(ep, record, &r),
     }
 }
 
 /// Records a refused OAuth request and answers it with the RFC 6749 error (401s carry the
 /// Basic challenge of RFC 6749 section 5.2).
 fn refused(ep: &Endpoint<'_>, mut record: AccessRecord, r: &Refusal) -> SimResponse {
+    if r.grant_user.is_some() || r.grant_patient.is_some() {
+        record.user.clone_from(&r.grant_user);
+        record.patient_context.clone_from(&r.grant_patient);
+    }
     record.status = r.status;
     record.outcome = "denied";
     record.reason = Some(format!("{}: {}", r.error, r.description));
@@ -475,6 +482,18 @@ fn refresh_grant(ep: &Endpoint<'_>, form: &Form, client: &Client) -> Result<Issu
         .get(text)
         .filter(|r| r.kind == TokenKind::Refresh)
         .ok_or_else(|| refuse("invalid_grant", "the refresh token is not known here"))?;
+    refresh_known(ep, form, client, text, &record).map_err(|r| r.about(&record.grant))
+}
+
+/// A refresh with a refresh token this environment issued.
+fn refresh_known(
+    ep: &Endpoint<'_>,
+    form: &Form,
+    client: &Client,
+    text: &str,
+    record: &TokenRecord,
+) -> Result<Issued, Refusal> {
+    let tokens = ep.env.auth().tokens();
     if record.grant.client_id != client.client_id {
         return Err(refuse(
             "invalid_grant",
